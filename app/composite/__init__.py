@@ -1,0 +1,1 @@
+"""N-channel colour composites (E8)."""

@@ -1,0 +1,1 @@
+"""Cross-cutting machinery: settings, errors, logging, the job executor and the app factory."""

@@ -1,0 +1,92 @@
+"""Build a FastAPI app with the pieces both services share.
+
+Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
+bodies, error handlers, the request-context middleware and OpenAPI metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from app import __version__
+from app.core.errors import install_error_handlers
+from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.settings import Settings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class RootResponse(BaseModel):
+    """Body of ``GET /``."""
+
+    message: str
+    status: str
+
+
+class HealthResponse(BaseModel):
+    """Body of ``GET /health``."""
+
+    status: str
+    service: str
+
+
+def service_router(*, root_message: str, service_name: str) -> APIRouter:
+    """Routes ``GET /`` and ``GET /health`` with the contract's bodies (P1/P2, E1/E2)."""
+    router = APIRouter(tags=["service"])
+    root = RootResponse(message=root_message, status="running")
+    health = HealthResponse(status="healthy", service=service_name)
+
+    @router.get(
+        "/",
+        response_model=RootResponse,
+        summary="Service banner",
+        description="Name of the service and `running`. Never touches storage or workers.",
+    )
+    async def read_root() -> RootResponse:
+        return root
+
+    @router.get(
+        "/health",
+        response_model=HealthResponse,
+        summary="Liveness check",
+        description="Answers from the event loop without touching storage or the job "
+        "executor, so it stays fast while heavy work runs. Used by compose healthchecks "
+        "and the backend's health checks.",
+    )
+    async def read_health() -> HealthResponse:
+        return health
+
+    return router
+
+
+def build_app(
+    *,
+    settings: Settings,
+    title: str,
+    description: str,
+    root_message: str,
+    service_name: str,
+    routers: Sequence[APIRouter],
+    lifespan: Lifespan | None,
+    openapi_tags: list[dict[str, str]],
+) -> FastAPI:
+    """Create an app with shared middleware, error handling and root/health routes."""
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=__version__,
+        lifespan=lifespan,
+        openapi_tags=[{"name": "service", "description": "Banner and health."}, *openapi_tags],
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.include_router(service_router(root_message=root_message, service_name=service_name))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,109 @@
+"""The one settings object of both services, read once from the environment.
+
+Environment names follow ``api-contract.md`` sections 0 and 4 exactly. Nothing else in the
+code base reads ``os.environ``: code receives a :class:`Settings` instance (usually through
+:func:`get_settings`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+def _default_download_dir() -> Path:
+    return Path.cwd() / "data" / "mast"
+
+
+def _default_temp_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "jwst-cache"
+
+
+class Settings(BaseSettings):
+    """Typed configuration for the MAST proxy and the processing engine."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    # --- upstreams (contract section 0) ---
+    mast_base_url: str = Field(default="https://mast.stsci.edu", alias="MAST_BASE_URL")
+    mast_s3_endpoint_url: str | None = Field(default=None, alias="MAST_S3_ENDPOINT_URL")
+    mast_s3_bucket: str = Field(default="stpubdata", alias="MAST_S3_BUCKET")
+
+    # --- MAST proxy (contract 4.1) ---
+    mast_download_dir: Path = Field(default_factory=_default_download_dir, alias="MAST_DOWNLOAD_DIR")
+    mast_search_timeout: float = Field(default=120.0, alias="MAST_SEARCH_TIMEOUT", gt=0)
+    mast_download_timeout: float = Field(default=600.0, alias="MAST_DOWNLOAD_TIMEOUT", gt=0)
+
+    # --- storage (contract 4.1 / 4.2) ---
+    storage_provider: Literal["local", "s3"] = Field(default="local", alias="STORAGE_PROVIDER")
+    storage_base_path: Path = Field(default=Path("/app/data"), alias="STORAGE_BASE_PATH")
+    s3_bucket_name: str = Field(default="jwst-data", alias="S3_BUCKET_NAME")
+    s3_endpoint: str | None = Field(default=None, alias="S3_ENDPOINT")
+    s3_access_key: str | None = Field(default=None, alias="S3_ACCESS_KEY")
+    s3_secret_key: str | None = Field(default=None, alias="S3_SECRET_KEY")
+    s3_force_path_style: bool = Field(default=True, alias="S3_FORCE_PATH_STYLE")
+    s3_public_endpoint: str | None = Field(default=None, alias="S3_PUBLIC_ENDPOINT")
+    s3_region: str = Field(default="us-east-1", alias="S3_REGION")
+    storage_temp_cache_max_bytes: int = Field(default=2 * 1024 * MIB, alias="STORAGE_TEMP_CACHE_MAX_BYTES", gt=0)
+    storage_temp_cache_dir: Path = Field(default_factory=_default_temp_cache_dir, alias="STORAGE_TEMP_CACHE_DIR")
+
+    # --- engine limits (contract 4.2) ---
+    max_fits_array_elements: int = Field(default=200_000_000, alias="MAX_FITS_ARRAY_ELEMENTS", gt=0)
+    max_fits_file_size_mb: int = Field(default=2048, alias="MAX_FITS_FILE_SIZE_MB", gt=0)
+    max_mosaic_output_pixels: int = Field(default=64_000_000, alias="MAX_MOSAIC_OUTPUT_PIXELS", gt=0)
+    max_composite_reproject_pixels: int = Field(default=64_000_000, alias="MAX_COMPOSITE_REPROJECT_PIXELS", gt=0)
+    max_composite_input_pixels: int = Field(default=16_000_000, alias="MAX_COMPOSITE_INPUT_PIXELS", gt=0)
+    composite_cache_ttl_seconds: float = Field(default=600.0, alias="COMPOSITE_CACHE_TTL_SECONDS", ge=0)
+    composite_cache_max_entries: int = Field(default=3, alias="COMPOSITE_CACHE_MAX_ENTRIES", ge=0)
+    composite_cache_max_bytes: int = Field(default=512 * MIB, alias="COMPOSITE_CACHE_MAX_BYTES", ge=0)
+    semantic_data_dir: Path = Field(default=Path("/app/data/semantic"), alias="SEMANTIC_DATA_DIR")
+
+    # --- executor and gate (design section 2) ---
+    engine_workers: int = Field(default=2, alias="ENGINE_WORKERS", ge=1, le=64)
+    engine_queue_size: int = Field(default=4, alias="ENGINE_QUEUE_SIZE", ge=0, le=1024)
+    engine_executor: Literal["process", "thread"] = Field(default="process", alias="ENGINE_EXECUTOR")
+    engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
+    engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
+    max_request_body_bytes: int = Field(default=4 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
+
+    # --- logging ---
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: Literal["json", "text"] = Field(default="json", alias="LOG_FORMAT")
+
+    @field_validator("storage_provider", mode="before")
+    @classmethod
+    def _normalise_provider(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in {"local", "s3"}:
+                raise ValueError(f"STORAGE_PROVIDER must be 'local' or 's3', got {value!r}")
+        return value
+
+    @field_validator("mast_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def max_fits_file_size_bytes(self) -> int:
+        return self.max_fits_file_size_mb * MIB
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Composite recipe suggestions (E16)."""

@@ -1,0 +1,1 @@
+"""WCS mosaics and footprints (E9, E10)."""

@@ -1,0 +1,1 @@
+"""Semantic search over file metadata (E17-E20)."""

@@ -1,0 +1,54 @@
+"""The storage interface shared by the local and S3 providers.
+
+Keys are relative, ``/``-separated strings (``mast/<obs_id>/<file>.fits``). Every method that
+takes a key validates it with :func:`app.storage.helpers.normalize_key` first. Methods are
+synchronous; async callers run them in a thread.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class StorageProvider(ABC):
+    """Read and write files by storage key."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def local_path(self, key: str) -> Path:
+        """Return a local file holding the object, applying the contract's path rules.
+
+        Raises 403 (:class:`AccessDeniedError`), 404 (:class:`NotFoundError`) or 400
+        (:class:`NotAFileError`) as section 2.5 of the contract says. S3 objects are copied into
+        the LRU temp cache first.
+        """
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether a file exists at ``key``."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """Size in bytes of the file at ``key``."""
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """The whole content of a (small) file."""
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Create or replace a file atomically."""
+
+    @abstractmethod
+    def upload_file(self, key: str, source: Path) -> None:
+        """Copy a local file to ``key``."""
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; return whether something was removed."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Keys of the files under ``prefix``, sorted."""

@@ -1,0 +1,74 @@
+"""Processing engine entrypoint: build the app and mount the engine's routers.
+
+Run with ``uvicorn main:app``. Heavy work runs on the job executor created in the lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.analysis.routes import router as analysis_router
+from app.composite.routes import router as composite_router
+from app.core.app_factory import build_app
+from app.core.executor import JobExecutor
+from app.core.settings import Settings, get_settings
+from app.discovery.routes import router as discovery_router
+from app.mosaic.routes import router as mosaic_router
+from app.semantic.routes import router as semantic_router
+from app.storage.factory import create_storage
+from app.viewer.routes import router as viewer_router
+
+ENGINE_TAGS = [
+    {"name": "viewer", "description": "Thumbnails, previews, histograms, pixel data and cube info."},
+    {"name": "composite", "description": "N-channel colour composites."},
+    {"name": "mosaic", "description": "WCS mosaics and footprints."},
+    {"name": "analysis", "description": "Region statistics, source detection, tables and spectra."},
+    {"name": "discovery", "description": "Composite recipe suggestions."},
+    {"name": "semantic", "description": "Semantic search over file metadata."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the processing engine app."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.storage = create_storage(settings)
+        executor = JobExecutor(
+            workers=settings.engine_workers,
+            queue_size=settings.engine_queue_size,
+            kind=settings.engine_executor,
+            retry_after=settings.engine_retry_after_seconds,
+        )
+        executor.start()
+        app.state.executor = executor
+        try:
+            yield
+        finally:
+            executor.shutdown()
+
+    return build_app(
+        settings=settings,
+        title="JWST Data Processing Engine",
+        description="Viewer reads, colour composites, mosaics, analysis, discovery and semantic "
+        "search over JWST FITS files, for the JWST data application's .NET backend.",
+        root_message="JWST Data Processing Engine",
+        service_name="jwst-processing-engine",
+        routers=[
+            viewer_router,
+            composite_router,
+            mosaic_router,
+            analysis_router,
+            discovery_router,
+            semantic_router,
+        ],
+        lifespan=lifespan,
+        openapi_tags=ENGINE_TAGS,
+    )
+
+
+app = create_app()

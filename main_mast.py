@@ -1,0 +1,44 @@
+"""MAST proxy entrypoint: build the app and mount the MAST router only.
+
+Run with ``uvicorn main_mast:app``. This module and :mod:`app.mast` never import scipy,
+reproject, photutils or the engine's modules, so the proxy stays light and starts fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core.app_factory import build_app
+from app.core.settings import Settings, get_settings
+from app.mast.routes import router as mast_router
+from app.storage.factory import create_storage
+
+MAST_TAGS = [{"name": "mast", "description": "MAST searches, product lists and download jobs."}]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the MAST proxy app."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.storage = create_storage(settings)
+        yield
+
+    return build_app(
+        settings=settings,
+        title="JWST MAST Proxy",
+        description="Searches the MAST archive for JWST observations and downloads their "
+        "products (resumable HTTP and parallel S3) into the shared data volume.",
+        root_message="JWST MAST Proxy Service",
+        service_name="jwst-mast-proxy",
+        routers=[mast_router],
+        lifespan=lifespan,
+        openapi_tags=MAST_TAGS,
+    )
+
+
+app = create_app()

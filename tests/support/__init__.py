@@ -1,0 +1,1 @@
+"""Shared test machinery: the FITS factory, real servers (uvicorn, moto S3) and helpers."""

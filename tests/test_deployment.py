@@ -1,0 +1,51 @@
+"""Deployment files: compose services, ports, volume, healthchecks; each image its own deps."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_services_ports_volumes_healthchecks() -> None:
+    services = _compose()["services"]
+    proxy, engine = services["mast-proxy"], services["processing-engine"]
+    assert proxy["container_name"] == "jwst-mast-proxy"
+    assert engine["container_name"] == "jwst-processing"
+    assert proxy["ports"] == ["127.0.0.1:8002:8000"]
+    assert engine["ports"] == ["127.0.0.1:8000:8000"]
+    for service in (proxy, engine):
+        assert "./data:/app/data" in service["volumes"]
+        assert "/health" in " ".join(service["healthcheck"]["test"])
+        assert service["environment"]["STORAGE_BASE_PATH"] == "/app/data"
+    assert proxy["environment"]["MAST_DOWNLOAD_DIR"] == "/app/data/mast"
+    assert proxy["build"]["dockerfile"] == "Dockerfile.mast"
+    assert engine["build"]["dockerfile"] == "Dockerfile.engine"
+    assert (proxy["mem_limit"], engine["mem_limit"]) == ("512m", "4g")
+    assert services["seaweedfs-s3"]["profiles"] == ["s3"]
+
+
+def _install_lines(dockerfile: str) -> str:
+    text = (REPO / dockerfile).read_text()
+    return " ".join(line for line in text.splitlines() if "pip install" in line)
+
+
+def test_each_image_installs_its_own_set() -> None:
+    mast = _install_lines("Dockerfile.mast")
+    engine = _install_lines("Dockerfile.engine")
+    assert re.search(r"pip install \.(\s|$)", mast) and "[engine" not in mast
+    assert '".[engine]"' in engine
+    assert '--workers", "2"' in (REPO / "Dockerfile.mast").read_text()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    light = " ".join(project["dependencies"])
+    for heavy in ("scipy", "reproject", "photutils", "pillow", "numpy"):
+        assert heavy not in light
+        assert heavy in " ".join(project["optional-dependencies"]["engine"])
