@@ -1,0 +1,1 @@
+"""Pure numeric core: FITS I/O, stretches, filters, background, statistics, detection, reprojection, AVM."""
