@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest
 
 fuzz: install
-	FUZZ_PROFILE=long $(PY) -m pytest -m "fuzz" tests
+	FUZZ_PROFILE=long $(PY) -m pytest -m fuzz tests/hardening
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

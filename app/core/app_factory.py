@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
@@ -32,6 +33,33 @@ class HealthResponse(BaseModel):
 
     status: str
     service: str
+
+
+class ErrorBody(BaseModel):
+    """The contract's error body: ``{"detail": "<text>"}``."""
+
+    detail: str
+
+
+class UnprocessableBody(BaseModel):
+    """422 body: FastAPI's list of validation errors, or a string from a domain check."""
+
+    detail: str | list[dict[str, Any]]
+
+
+#: Error statuses any route may answer, documented on every route of both apps.
+COMMON_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "Invalid parameter, unreadable file or no image data"},
+    403: {"model": ErrorBody, "description": "Access denied: the path leaves the storage root"},
+    404: {"model": ErrorBody, "description": "File, job or resource not found"},
+    422: {"model": UnprocessableBody, "description": "Validation failed (list) or a semantic check failed (string)"},
+    409: {"model": ErrorBody, "description": "Conflicting state (e.g. a job already being resumed)"},
+    413: {"model": ErrorBody, "description": "Request body, file or work larger than the configured limit"},
+    429: {"model": ErrorBody, "description": "Too many jobs in flight; retry after `Retry-After` seconds"},
+    502: {"model": ErrorBody, "description": "Upstream service (MAST, S3) failed"},
+    503: {"model": ErrorBody, "description": "Worker or storage temporarily unavailable"},
+    504: {"model": ErrorBody, "description": "Upstream or job deadline exceeded"},
+}
 
 
 def service_router(*, root_message: str, service_name: str) -> APIRouter:
@@ -88,5 +116,5 @@ def build_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.include_router(service_router(root_message=root_message, service_name=service_name))
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERROR_RESPONSES)
     return app
