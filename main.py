@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue_size=settings.engine_queue_size,
             kind=settings.engine_executor,
             retry_after=settings.engine_retry_after_seconds,
+            worker_nice=settings.engine_worker_nice,
         )
         executor.start()
         app.state.executor = executor

@@ -10,8 +10,10 @@ threads. The gate admits at most ``workers + queue_size`` jobs; the next one get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -29,8 +31,15 @@ T = TypeVar("T")
 ExecutorKind = Literal["process", "thread"]
 
 
-def _warm_up() -> None:
-    """Run once in each worker process: import the numeric stack before the first job."""
+def _init_worker(nice: int) -> None:
+    """Run once in each worker process: lower its CPU priority and import the numeric stack.
+
+    A positive ``nice`` lets the API process (event loop, ``/health``) win the CPU whenever
+    heavy jobs saturate every core.
+    """
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     import numpy  # noqa: F401
 
 
@@ -47,9 +56,19 @@ class JobExecutor:
         ``"process"`` (default, isolated memory) or ``"thread"``.
     retry_after
         Seconds suggested to refused clients.
+    worker_nice
+        Niceness added to worker processes so the API process keeps priority.
     """
 
-    def __init__(self, *, workers: int, queue_size: int, kind: ExecutorKind = "process", retry_after: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int,
+        queue_size: int,
+        kind: ExecutorKind = "process",
+        retry_after: int = 5,
+        worker_nice: int = 5,
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if queue_size < 0:
@@ -58,6 +77,7 @@ class JobExecutor:
         self.queue_size = queue_size
         self.kind: ExecutorKind = kind
         self.retry_after = retry_after
+        self.worker_nice = worker_nice
         self._capacity = workers + queue_size
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -82,7 +102,9 @@ class JobExecutor:
         if self.kind == "thread":
             return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="job")
         context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_warm_up)
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self.worker_nice,)
+        )
 
     def shutdown(self) -> None:
         """Stop the pool; running jobs are cancelled where possible."""

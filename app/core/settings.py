@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     mast_download_dir: Path = Field(default_factory=_default_download_dir, alias="MAST_DOWNLOAD_DIR")
     mast_search_timeout: float = Field(default=120.0, alias="MAST_SEARCH_TIMEOUT", gt=0)
     mast_download_timeout: float = Field(default=600.0, alias="MAST_DOWNLOAD_TIMEOUT", gt=0)
+    mast_download_chunk_bytes: int = Field(default=5 * MIB, alias="MAST_DOWNLOAD_CHUNK_BYTES", ge=1024)
+    mast_download_concurrency: int = Field(default=3, alias="MAST_DOWNLOAD_CONCURRENCY", ge=1, le=16)
+    mast_download_retries: int = Field(default=3, alias="MAST_DOWNLOAD_RETRIES", ge=0, le=20)
+    mast_download_backoff_seconds: float = Field(default=1.0, alias="MAST_DOWNLOAD_BACKOFF_SECONDS", ge=0)
+    mast_download_connect_timeout: float = Field(default=30.0, alias="MAST_DOWNLOAD_CONNECT_TIMEOUT", gt=0)
+    mast_download_read_timeout: float = Field(default=300.0, alias="MAST_DOWNLOAD_READ_TIMEOUT", gt=0)
+    mast_s3_part_bytes: int = Field(default=8 * MIB, alias="MAST_S3_PART_BYTES", ge=1024)
+    mast_s3_part_concurrency: int = Field(default=8, alias="MAST_S3_PART_CONCURRENCY", ge=1, le=64)
+    mast_search_cache_ttl: float = Field(default=300.0, alias="MAST_SEARCH_CACHE_TTL", ge=0)
+    mast_search_cache_size: int = Field(default=256, alias="MAST_SEARCH_CACHE_SIZE", ge=1)
 
     # --- storage (contract 4.1 / 4.2) ---
     storage_provider: Literal["local", "s3"] = Field(default="local", alias="STORAGE_PROVIDER")
@@ -70,6 +80,7 @@ class Settings(BaseSettings):
     engine_queue_size: int = Field(default=4, alias="ENGINE_QUEUE_SIZE", ge=0, le=1024)
     engine_executor: Literal["process", "thread"] = Field(default="process", alias="ENGINE_EXECUTOR")
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
+    engine_worker_nice: int = Field(default=5, alias="ENGINE_WORKER_NICE", ge=0, le=19)
     engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
     max_request_body_bytes: int = Field(default=4 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 

@@ -56,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         queue_size=settings.engine_queue_size,
         kind=settings.engine_executor,
         retry_after=settings.engine_retry_after_seconds,
+        worker_nice=settings.engine_worker_nice,
     )
     executor.start()
     app.state.executor = executor
