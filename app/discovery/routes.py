@@ -4,4 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.discovery import service
+from app.discovery.models import SuggestRecipesRequest, SuggestRecipesResponse
+
 router = APIRouter(prefix="/discovery", tags=["discovery"])
+
+
+@router.post(
+    "/suggest-recipes",
+    response_model=SuggestRecipesResponse,
+    summary="Suggest colour-composite recipes",
+    description="Ranks composite recipes (all filters, classic 3-colour, narrowband, broadband per instrument, "
+    "and all filters across instruments) built from the given observations. Spectral, proprietary (future "
+    "`t_obs_release`), calibration and background observations are skipped; observations with `ra`/`dec` are "
+    "grouped into fields. Wavelengths come from `wavelength_um` or the JWST filter name. Each recipe's `score` "
+    "(filter count, wavelength span, coverage overlap, pixel-scale match) decides its integer `rank`; colours "
+    "run from blue (shortest wavelength) to red. 400 `observations list is required` without observations.",
+)
+async def suggest_recipes(request: SuggestRecipesRequest) -> SuggestRecipesResponse:
+    return service.suggest_recipes(request)

@@ -1,0 +1,54 @@
+"""Every analysis endpoint through a real uvicorn engine with a worker process (one shared server)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.analysis.conftest import N_TABLE_ROWS
+from tests.support.live_server import LiveServer
+
+
+@pytest.fixture(scope="module")
+def http(live_engine: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=live_engine.url, timeout=60)
+
+
+def test_region_statistics_live(http: httpx.Client, keys: dict[str, str]) -> None:
+    payload = {
+        "file_path": keys["cube"],
+        "region_type": "rectangle",
+        "rectangle": {"x": 1, "y": 2, "width": 3, "height": 4},
+        "ellipse": None,
+        "hdu_index": -1,
+    }
+    r = http.post("/analysis/region-statistics", json=payload)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"mean": 2.0, "median": 2.0, "std": 0.0, "min": 2.0, "max": 2.0, "sum": 24.0, "pixel_count": 12}
+    payload["region_type"] = "ellipse"
+    assert http.post("/analysis/region-statistics", json=payload).status_code == 400
+
+
+def test_detect_sources_live(http: httpx.Client, keys: dict[str, str]) -> None:
+    payload = {"file_path": keys["stars"], "threshold_sigma": 5, "fwhm": 3, "method": "daofind", "npixels": 10}
+    r = http.post("/analysis/detect-sources", json={**payload, "deblend": True})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["method"] == "daofind" and got["n_sources"] >= 22 and got["estimated_fwhm"] is not None
+    r = http.post("/analysis/detect-sources", json={"file_path": keys["allnan"]})
+    assert r.status_code == 400
+
+
+def test_tables_and_spectra_live(http: httpx.Client, keys: dict[str, str]) -> None:
+    info = http.get("/analysis/table-info", params={"file_path": keys["catalog"]})
+    assert info.status_code == 200 and info.json()["table_hdus"][0]["n_rows"] == N_TABLE_ROWS
+    data = http.get(
+        "/analysis/table-data",
+        params={"file_path": keys["catalog"], "hdu_index": 1, "page": 1, "page_size": 50, "search": "galaxy"},
+    )
+    assert data.status_code == 200
+    assert data.json()["total_rows"] == 124 and data.json()["rows"][0]["ID"] == 500
+    spec = http.get("/analysis/spectral-data", params={"file_path": keys["spectrum"], "hdu_index": 1})
+    assert spec.status_code == 200 and spec.json()["n_points"] == 200
+    missing = http.get("/analysis/spectral-data", params={"file_path": "nope/x.fits"})
+    assert missing.status_code == 404 and missing.json()["detail"].startswith("File not found:")

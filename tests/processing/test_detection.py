@@ -1,0 +1,154 @@
+"""Source detection on injected stars: recall, positions, NaN handling, ordering, contract errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.exceptions import FitsTooLargeError, InvalidRequestError, JobTimeoutError
+from app.processing.detection import (
+    METHODS,
+    Deadline,
+    detect,
+    detect_sources_job,
+    moment_fwhm,
+)
+from tests.support.fits_factory import gaussian_stars, write_cube, write_image
+
+SHAPE = (256, 256)
+FWHM = 3.0
+NOISE = 1.0
+# SNR of a Gaussian star with optimal weighting: flux / (noise * sqrt(4 pi sigma^2)); 100 gives SNR ~ 22.
+MIN_FLUX = 100.0
+
+
+@pytest.fixture(scope="module")
+def field() -> tuple[np.ndarray, np.ndarray]:
+    data, truth = gaussian_stars(SHAPE, n_stars=40, fwhm=FWHM, flux_range=(MIN_FLUX, 3000.0), noise=NOISE, seed=11)
+    return data, truth
+
+
+def isolated(truth: np.ndarray, radius: float) -> np.ndarray:
+    d = np.hypot(truth[:, None, 0] - truth[None, :, 0], truth[:, None, 1] - truth[None, :, 1])
+    np.fill_diagonal(d, np.inf)
+    return d.min(axis=1) > radius
+
+
+def match(sources: list[dict], truth: np.ndarray, radius: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """For each true star: distance to the nearest detection (inf when none)."""
+    if not sources:
+        return np.full(len(truth), np.inf), np.full(len(truth), -1)
+    xy = np.array([[s["xcentroid"], s["ycentroid"]] for s in sources])
+    d = np.hypot(truth[:, None, 0] - xy[None, :, 0], truth[:, None, 1] - xy[None, :, 1])
+    nearest = d.argmin(axis=1)
+    dist = d[np.arange(len(truth)), nearest]
+    return np.where(dist < radius, dist, np.inf), nearest
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_recall_and_position_accuracy(method: str, field: tuple[np.ndarray, np.ndarray]) -> None:
+    data, truth = field
+    result = detect(data, method=method, threshold_sigma=5.0, fwhm=FWHM)
+    dist, _ = match(result.sources, truth)
+    recall = np.isfinite(dist).mean()
+    assert recall >= 0.9, f"{method}: recall {recall:.2f}"
+    resolvable = isolated(truth, 2 * FWHM)
+    assert np.isfinite(dist[resolvable]).mean() >= 0.95
+    sel = np.isfinite(dist) & isolated(truth, 3 * FWHM)
+    assert sel.sum() >= 0.8 * len(truth)
+    assert dist[sel].max() < 0.5, f"{method}: worst position error {dist[sel].max():.2f} px"
+    # No more than a few spurious detections at 5 sigma.
+    assert result.sources and len(result.sources) <= len(truth) + 4
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_response_shape_sorted_by_flux_and_finite(method: str, field: tuple[np.ndarray, np.ndarray]) -> None:
+    data, _ = field
+    result = detect(data, method=method, threshold_sigma=5.0, fwhm=FWHM)
+    assert result.method == ("segmentation" if method == "auto" else method)
+    ids = [s["id"] for s in result.sources]
+    assert ids == list(range(1, len(ids) + 1))
+    fluxes = [s["flux"] for s in result.sources]
+    assert all(f is not None for f in fluxes)
+    assert fluxes == sorted(fluxes, reverse=True)
+    for source in result.sources:
+        assert set(source) == {"id", "xcentroid", "ycentroid", "flux", "sharpness", "roundness", "fwhm", "peak"}
+        for key, value in source.items():
+            assert value is None or (isinstance(value, int | float) and math.isfinite(value)), key
+    if method in ("daofind", "iraf"):
+        assert all(s["sharpness"] is not None for s in result.sources)
+    assert result.estimated_fwhm is not None
+    assert abs(result.estimated_fwhm - FWHM) < 0.3
+    assert result.threshold_value == pytest.approx(5.0 * NOISE, rel=0.1)
+
+
+def test_estimated_fwhm_follows_the_image_not_the_request() -> None:
+    data, _ = gaussian_stars((200, 200), n_stars=25, fwhm=5.0, flux_range=(2000, 6000), seed=4)
+    result = detect(data, method="auto", fwhm=3.0)
+    assert result.estimated_fwhm == pytest.approx(5.0, rel=0.1)
+
+
+def test_moment_fwhm_of_a_clean_gaussian() -> None:
+    yy, xx = np.mgrid[0:41, 0:41]
+    sigma = 4.0 / 2.3548
+    star = np.exp(-((xx - 20.3) ** 2 + (yy - 19.6) ** 2) / (2 * sigma**2))
+    assert moment_fwhm(star, np.array([20.3]), np.array([19.6]), 4.0)[0] == pytest.approx(4.0, rel=0.03)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sources_in_nan_regions_are_dropped(method: str, field: tuple[np.ndarray, np.ndarray]) -> None:
+    data, truth = field
+    holed = data.copy()
+    holed[60:160, 60:160] = np.nan
+    result = detect(holed, method=method, fwhm=FWHM)
+    assert result.sources
+    for s in result.sources:
+        iy, ix = round(s["ycentroid"]), round(s["xcentroid"])
+        assert np.isfinite(holed[iy, ix])
+    outside = ~((truth[:, 0] > 57) & (truth[:, 0] < 163) & (truth[:, 1] > 57) & (truth[:, 1] < 163))
+    dist, _ = match(result.sources, truth[outside])
+    assert np.isfinite(dist).mean() >= 0.9
+
+
+def test_all_nan_is_400() -> None:
+    with pytest.raises(InvalidRequestError, match="NaN"):
+        detect(np.full((32, 32), np.nan, dtype=np.float32))
+
+
+def test_unknown_method_is_400() -> None:
+    with pytest.raises(InvalidRequestError, match="method"):
+        detect(np.zeros((32, 32), dtype=np.float32), method="psf")
+
+
+def test_flat_image_has_no_sources() -> None:
+    result = detect(np.full((64, 64), 3.0, dtype=np.float32), method="daofind")
+    assert result.sources == [] and result.estimated_fwhm is None
+    result = detect(np.full((64, 64), 3.0, dtype=np.float32), method="auto")
+    assert result.sources == []
+
+
+def test_max_sources_keeps_the_brightest(field: tuple[np.ndarray, np.ndarray]) -> None:
+    data, _ = field
+    full = detect(data, method="auto", fwhm=FWHM)
+    capped = detect(data, method="auto", fwhm=FWHM, max_sources=5)
+    assert [s["flux"] for s in capped.sources] == [s["flux"] for s in full.sources[:5]]
+
+
+def test_deadline_raises_job_timeout(field: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(JobTimeoutError):
+        detect(field[0], method="auto", deadline=Deadline(0.0, start=0.0))
+
+
+def test_job_reads_file_checks_size_and_uses_middle_cube_slice(tmp_path: Path) -> None:
+    data, _ = gaussian_stars((128, 128), n_stars=10, flux_range=(1000, 3000), seed=2)
+    path = write_image(tmp_path / "img.fits", data)
+    result = detect_sources_job(path, method="auto")
+    assert len(result.sources) >= 9
+    with pytest.raises(FitsTooLargeError):
+        detect_sources_job(path, max_pixels=128 * 128 - 1)
+    cube = np.stack([np.zeros_like(data), data, np.zeros_like(data)])
+    cube_result = detect_sources_job(write_cube(tmp_path / "cube.fits", cube), method="auto")
+    assert len(cube_result.sources) == len(result.sources)
