@@ -262,6 +262,4 @@ def stretch_image(
 ) -> np.ndarray:
     """Stretch, levels and gamma in one call (gamma is skipped for ``power``, which uses it itself)."""
     x = stretch(data, name, asinh_a=asinh_a, gamma=gamma, limits=limits, out=out)
-    return apply_levels(
-        x, black_point=black_point, white_point=white_point, gamma=1.0 if name == "power" else gamma
-    )
+    return apply_levels(x, black_point=black_point, white_point=white_point, gamma=1.0 if name == "power" else gamma)

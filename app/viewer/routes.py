@@ -1,7 +1,165 @@
-"""HTTP routes of the viewer module (thin: parse, call the service, return a model)."""
+"""HTTP routes of the viewer module (thin: parse, call the service, return a model or Response).
+
+Contract sections 6.1-6.5: ``POST /thumbnail``, ``GET /preview/{data_id}``,
+``GET /histogram/{data_id}``, ``GET /pixeldata/{data_id}``, ``GET /cubeinfo/{data_id}``.
+Range checks answer 400 (before the file is looked up); a missing ``file_path`` is FastAPI's 422.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
+from app.viewer import service
+from app.viewer.models import (
+    CubeInfoResponse,
+    DisplayParams,
+    HistogramResponse,
+    PixelDataResponse,
+    PreviewParams,
+    ThumbnailRequest,
+    ThumbnailResponse,
+)
 
 router = APIRouter(tags=["viewer"])
+
+FILE_PATH = Query(..., description="Storage key of the FITS file, relative to the storage root.")
+
+
+@router.post(
+    "/thumbnail",
+    response_model=ThumbnailResponse,
+    summary="Thumbnail of a FITS image",
+    description="A ~256 px grayscale PNG (zscale, origin lower, aspect kept) of the first image HDU, "
+    "middle slice of cubes; base64 without a data: prefix.",
+)
+async def post_thumbnail(body: ThumbnailRequest, storage: StorageDep, executor: ExecutorDep) -> ThumbnailResponse:
+    return await service.thumbnail(storage, executor, body.file_path)
+
+
+@router.get(
+    "/preview/{data_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "The rendered image."}},
+    summary="Render a preview image",
+    description="Stretch, colour-map and encode one plane of a FITS image as PNG or JPEG fitting the "
+    "width x height box (aspect kept). Headers X-Cube-Slices and X-Cube-Current give the cube position. "
+    "Optional AVM 1.2 XMP metadata from the file's WCS.",
+)
+async def get_preview(
+    data_id: str,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+    file_path: str = FILE_PATH,
+    cmap: str = "grayscale",
+    width: int = 1000,
+    height: int = 1000,
+    stretch: str = "zscale",
+    gamma: float = 1.0,
+    black_point: float = 0.0,
+    white_point: float = 1.0,
+    asinh_a: float = 0.1,
+    slice_index: int = -1,
+    image_format: str = Query("png", alias="format"),
+    quality: int = 90,
+    embed_avm: bool = False,
+    avm_metadata: str = "",
+    smooth_method: str = "",
+    smooth_sigma: float = 1.0,
+    smooth_size: int = 3,
+) -> Response:
+    params = PreviewParams(
+        display=DisplayParams(
+            stretch=stretch,
+            gamma=gamma,
+            black_point=black_point,
+            white_point=white_point,
+            asinh_a=asinh_a,
+            slice_index=slice_index,
+            smooth_method=smooth_method,
+            smooth_sigma=smooth_sigma,
+            smooth_size=smooth_size,
+        ),
+        cmap=cmap,
+        width=width,
+        height=height,
+        image_format=image_format,
+        quality=quality,
+        embed_avm=embed_avm,
+        avm_metadata=service.parse_avm_metadata(avm_metadata),
+    )
+    image = await service.preview(storage, executor, settings, file_path, params)
+    return Response(content=image.content, media_type=image.media_type, headers=image.headers)
+
+
+@router.get(
+    "/histogram/{data_id}",
+    response_model=HistogramResponse,
+    summary="Histograms of a FITS plane",
+    description="Histogram of the min-max normalised raw data and of the stretched data (after levels and "
+    "gamma, in 0-1), plus percentiles (keys p0, p1, p5, p25, p50, p75, p95, p99; p0 holds the 0.5th and p99 "
+    "the 99.5th) and min/max/mean/std, both of the stretched data. Large planes are stride-sampled to 4096 px.",
+)
+async def get_histogram(
+    data_id: str,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+    file_path: str = FILE_PATH,
+    bins: int = 256,
+    slice_index: int = -1,
+    stretch: str = "zscale",
+    gamma: float = 1.0,
+    black_point: float = 0.0,
+    white_point: float = 1.0,
+    asinh_a: float = 0.1,
+    smooth_method: str = "",
+    smooth_sigma: float = 1.0,
+    smooth_size: int = 3,
+) -> HistogramResponse:
+    display = DisplayParams(
+        stretch=stretch,
+        gamma=gamma,
+        black_point=black_point,
+        white_point=white_point,
+        asinh_a=asinh_a,
+        slice_index=slice_index,
+        smooth_method=smooth_method,
+        smooth_sigma=smooth_sigma,
+        smooth_size=smooth_size,
+    )
+    return await service.histogram(storage, executor, settings, data_id, file_path, display, bins)
+
+
+@router.get(
+    "/pixeldata/{data_id}",
+    response_model=PixelDataResponse,
+    summary="Downsampled pixel values",
+    description="One plane reduced so its longer side is at most max_size, as base64 float32 "
+    "little-endian row-major values (NaN/Inf -> 0), with the original shape, scale factor, WCS and units.",
+)
+async def get_pixel_data(
+    data_id: str,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+    file_path: str = FILE_PATH,
+    max_size: int = 1200,
+    slice_index: int = -1,
+) -> PixelDataResponse:
+    return await service.pixel_data(storage, executor, settings, data_id, file_path, max_size, slice_index)
+
+
+@router.get(
+    "/cubeinfo/{data_id}",
+    response_model=CubeInfoResponse,
+    summary="Cube axis description",
+    description="Whether the file holds a cube (an HDU with 3 or more axes), its slice count and the "
+    "third axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3) with a label and a normalised unit.",
+)
+async def get_cube_info(
+    data_id: str, storage: StorageDep, executor: ExecutorDep, file_path: str = FILE_PATH
+) -> CubeInfoResponse:
+    return await service.cube_info(storage, executor, data_id, file_path)

@@ -1,0 +1,67 @@
+"""PNG/JPEG encoding with Pillow, XMP embedding, decoding back at the expected size."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.processing.encoding import encode_image, encode_jpeg, encode_png
+
+XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/">hello</x:xmpmeta>'
+
+
+def _decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def test_png_gray_rgb_rgba_roundtrip() -> None:
+    rng = np.random.default_rng(0)
+    for shape, mode in (((30, 40), "L"), ((30, 40, 3), "RGB"), ((30, 40, 4), "RGBA")):
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        image = _decode(encode_png(pixels))
+        assert image.format == "PNG" and image.mode == mode and image.size == (40, 30)
+        assert np.array_equal(np.asarray(image), pixels)  # lossless
+
+
+def test_png_xmp_itxt_chunk() -> None:
+    data = encode_png(np.zeros((4, 5, 3), dtype=np.uint8), xmp=XMP)
+    assert b"iTXtXML:com.adobe.xmp" in data
+    assert _decode(data).info["xmp"] == XMP.encode()
+
+
+def test_jpeg_quality_and_xmp() -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    small = encode_jpeg(pixels, quality=10)
+    large = encode_jpeg(pixels, quality=95, xmp=XMP)
+    assert len(small) < len(large)
+    image = _decode(large)
+    assert image.format == "JPEG" and image.size == (48, 64)
+    assert image.info["xmp"] == XMP.encode()
+    assert b"http://ns.adobe.com/xap/1.0/\x00" in large  # APP1 XMP segment
+
+
+def test_jpeg_composites_alpha_onto_black() -> None:
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., :3] = 255
+    rgba[:4, :, 3] = 255  # top half opaque white, bottom transparent
+    image = np.asarray(_decode(encode_jpeg(rgba, quality=100)).convert("L"))
+    assert image[:3].mean() > 240 and image[5:].mean() < 15
+
+
+def test_validation_and_dispatch() -> None:
+    pixels = np.zeros((4, 4), dtype=np.uint8)
+    assert _decode(encode_image(pixels, "jpg")).format == "JPEG"
+    assert _decode(encode_image(pixels, "PNG")).format == "PNG"
+    with pytest.raises(ValueError):
+        encode_image(pixels, "gif")
+    with pytest.raises(ValueError):
+        encode_png(pixels.astype(np.float32))
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((2, 2, 2), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        encode_jpeg(pixels, quality=0)
