@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aioboto3
+import httpx
 from fastapi import FastAPI
 
 from app.core.app_factory import build_app
 from app.core.settings import Settings, get_settings
+from app.mast.download_manager import DownloadManager
+from app.mast.mast_service import MastService
 from app.mast.routes import router as mast_router
 from app.storage.factory import create_storage
 
@@ -26,7 +30,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
-        yield
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.mast_download_read_timeout, connect=settings.mast_download_connect_timeout),
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        app.state.mast_service = MastService(settings, http)
+        app.state.download_manager = DownloadManager(
+            settings, app.state.mast_service, http, aioboto3.Session(), app.state.storage
+        )
+        await app.state.download_manager.startup()
+        try:
+            yield
+        finally:
+            await app.state.download_manager.shutdown()
+            app.state.mast_service.close()
+            await http.aclose()
 
     return build_app(
         settings=settings,

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     mast_download_dir: Path = Field(default_factory=_default_download_dir, alias="MAST_DOWNLOAD_DIR")
     mast_search_timeout: float = Field(default=120.0, alias="MAST_SEARCH_TIMEOUT", gt=0)
     mast_download_timeout: float = Field(default=600.0, alias="MAST_DOWNLOAD_TIMEOUT", gt=0)
-    mast_download_chunk_bytes: int = Field(default=5 * MIB, alias="MAST_DOWNLOAD_CHUNK_BYTES", ge=1024)
+    mast_download_chunk_bytes: int = Field(default=MIB, alias="MAST_DOWNLOAD_CHUNK_BYTES", ge=1024)
     mast_download_concurrency: int = Field(default=3, alias="MAST_DOWNLOAD_CONCURRENCY", ge=1, le=16)
     mast_download_retries: int = Field(default=3, alias="MAST_DOWNLOAD_RETRIES", ge=0, le=20)
     mast_download_backoff_seconds: float = Field(default=1.0, alias="MAST_DOWNLOAD_BACKOFF_SECONDS", ge=0)

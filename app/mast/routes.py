@@ -2,6 +2,239 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from app.mast.download_manager import DownloadManager
+from app.mast.mast_service import MastService
+from app.mast.models import (
+    ChunkedDownloadRequest,
+    CoordinateSearchRequest,
+    DismissResponse,
+    JobActionResponse,
+    JobProgress,
+    JobStartedResponse,
+    MastDownloadRequest,
+    MastDownloadResponse,
+    MastSearchResponse,
+    ObservationSearchRequest,
+    ProductsRequest,
+    ProductsResponse,
+    ProgramSearchRequest,
+    RecentSearchRequest,
+    ResumableJobsResponse,
+    S3DownloadRequest,
+    TargetSearchRequest,
+)
 
 router = APIRouter(prefix="/mast", tags=["mast"])
+
+
+def get_mast_service(request: Request) -> MastService:
+    """The MAST search service created in the lifespan."""
+    return request.app.state.mast_service
+
+
+def get_download_manager(request: Request) -> DownloadManager:
+    """The download job manager created in the lifespan."""
+    return request.app.state.download_manager
+
+
+MastDep = Annotated[MastService, Depends(get_mast_service)]
+JobsDep = Annotated[DownloadManager, Depends(get_download_manager)]
+
+SEARCH_NOTE = (
+    " JWST, public data only. Rows are raw CAOM columns; NaN becomes null and `mast:` links become"
+    " download URLs on `MAST_BASE_URL`. 504 when MAST is slower than `MAST_SEARCH_TIMEOUT`, 502 when"
+    " MAST is down or answers with an error."
+)
+
+
+@router.post(
+    "/search/target",
+    response_model=MastSearchResponse,
+    summary="Search by target name (P3)",
+    description="Resolves the name with MAST's name lookup (trying spelling variants), then a cone search of"
+    " `radius` degrees. `calib_level: null` means every level. 404 when the name cannot be resolved." + SEARCH_NOTE,
+)
+async def search_target(body: TargetSearchRequest, mast: MastDep) -> dict[str, Any]:
+    return await mast.search_target(body.target_name, body.radius, body.calib_level)
+
+
+@router.post(
+    "/search/coordinates",
+    response_model=MastSearchResponse,
+    summary="Cone search around coordinates (P4)",
+    description="Observations within `radius` degrees (great circle) of `(ra, dec)`." + SEARCH_NOTE,
+)
+async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> dict[str, Any]:
+    return await mast.search_coordinates(body.ra, body.dec, body.radius, body.calib_level)
+
+
+@router.post(
+    "/search/observation",
+    response_model=MastSearchResponse,
+    summary="Search by observation id (P5)",
+    description="Observations whose `obs_id` matches; `calib_level` defaults to every level." + SEARCH_NOTE,
+)
+async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> dict[str, Any]:
+    return await mast.search_observation(body.obs_id, body.calib_level)
+
+
+@router.post(
+    "/search/program",
+    response_model=MastSearchResponse,
+    summary="Search by program id (P6)",
+    description="Observations of a JWST proposal." + SEARCH_NOTE,
+)
+async def search_program(body: ProgramSearchRequest, mast: MastDep) -> dict[str, Any]:
+    return await mast.search_program(body.program_id, body.calib_level)
+
+
+@router.post(
+    "/search/recent",
+    response_model=MastSearchResponse,
+    summary="Recent public releases (P7)",
+    description="Observations released in the last `days_back` days (1-365), optionally of one instrument,"
+    " newest first, then `offset` and `limit` (1-200)." + SEARCH_NOTE,
+)
+async def search_recent(body: RecentSearchRequest, mast: MastDep) -> dict[str, Any]:
+    return await mast.search_recent(body.days_back, body.instrument, body.limit, body.offset)
+
+
+@router.post(
+    "/products",
+    response_model=ProductsResponse,
+    summary="Science FITS products of an observation (P8)",
+    description="Raw MAST product rows with `productType=SCIENCE` and a `.fits` filename. An unknown"
+    " observation gives an empty list. 504 on timeout, 502 when MAST fails.",
+)
+async def list_products(body: ProductsRequest, mast: MastDep) -> dict[str, Any]:
+    products = await mast.products(body.obs_id)
+    return {"obs_id": body.obs_id, "products": products, "product_count": len(products)}
+
+
+@router.post(
+    "/download",
+    response_model=MastDownloadResponse,
+    summary="Download an observation synchronously (P9, legacy)",
+    description="Downloads the products into `<MAST_DOWNLOAD_DIR>/<obs_id>/mastDownload/...` and returns"
+    ' absolute paths. A failed download is HTTP 200 with `status: "failed"` and `error`. 504 after'
+    " `MAST_DOWNLOAD_TIMEOUT`.",
+)
+async def download_sync(body: MastDownloadRequest, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.download_now(body.obs_id, body.product_type, body.product_id)
+
+
+@router.post(
+    "/download/start",
+    response_model=JobStartedResponse,
+    summary="Start a background download (P10, legacy)",
+    description="Starts a job that writes astroquery's nested layout; poll `/mast/download/progress/{job_id}`.",
+)
+async def start_download(body: MastDownloadRequest, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.start_legacy(body.obs_id, body.product_type)
+
+
+@router.get(
+    "/download/progress/{job_id}",
+    response_model=JobProgress,
+    summary="Progress of a background download (P11)",
+    description="The progress object of any job. 404 `Job <id> not found`.",
+)
+async def legacy_progress(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.progress(job_id)
+
+
+@router.post(
+    "/download/start-chunked",
+    response_model=JobStartedResponse,
+    summary="Start a resumable chunked HTTP download (P12)",
+    description="Streams every science FITS product (buffered writes, 3 files in parallel, retries with"
+    " backoff) into `<MAST_DOWNLOAD_DIR>/<obs_id>/`. With `resume_job_id` naming a paused or failed"
+    " job, resumes it instead. 409 if that job is already running.",
+)
+async def start_chunked(body: ChunkedDownloadRequest, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.start_chunked(body.obs_id, body.product_type, body.calib_level, body.resume_job_id)
+
+
+@router.post(
+    "/download/resume/{job_id}",
+    response_model=JobActionResponse,
+    summary="Resume a paused or failed download (P13)",
+    description="Continues from the saved state, keeping every byte already on disk. 404 without"
+    " state, 400 for a cancelled job, 409 if it is already running. Works on any worker.",
+)
+async def resume_download(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.resume(job_id)
+
+
+@router.post(
+    "/download/pause/{job_id}",
+    response_model=JobActionResponse,
+    summary="Pause a download (P14)",
+    description="Stops a running job (whichever worker runs it) and keeps it resumable. 404 `No active"
+    " download for job <id>`.",
+)
+async def pause_download(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.pause(job_id)
+
+
+@router.post(
+    "/download/cancel/{job_id}",
+    response_model=JobActionResponse,
+    summary="Cancel a download (P15)",
+    description="Stops a job for good; its state becomes `cancelled`. 404 `No download found for job <id>`.",
+)
+async def cancel_download(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.cancel(job_id)
+
+
+@router.get(
+    "/download/resumable",
+    response_model=ResumableJobsResponse,
+    summary="List resumable downloads (P16)",
+    description="Paused, failed or interrupted jobs with files left to fetch. When several jobs share"
+    " an obs_id only the most advanced is kept; the others' state is deleted.",
+)
+async def list_resumable(jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.resumable()
+
+
+@router.delete(
+    "/download/resumable/{job_id}",
+    response_model=DismissResponse,
+    summary="Dismiss a resumable download (P17)",
+    description="Removes the job's state; with `delete_files=true` also its files inside"
+    " `MAST_DOWNLOAD_DIR`. 404 `Job <id> not found`.",
+)
+async def dismiss_resumable(
+    job_id: str,
+    jobs: JobsDep,
+    delete_files: Annotated[bool, Query(description="Also delete the downloaded files.")] = False,
+) -> dict[str, Any]:
+    return await jobs.dismiss(job_id, delete_files)
+
+
+@router.get(
+    "/download/progress-chunked/{job_id}",
+    response_model=JobProgress,
+    summary="Progress of a download job (P18)",
+    description="The progress object of contract 5.4, answered by any worker from the shared state."
+    " `is_complete` is true for complete and failed jobs. 404 `Job <id> not found`.",
+)
+async def chunked_progress(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.progress(job_id)
+
+
+@router.post(
+    "/download/start-s3",
+    response_model=JobStartedResponse,
+    summary="Start a parallel download from the public S3 bucket (P19)",
+    description="Reads the products from `MAST_S3_BUCKET` (anonymous) with parallel ranged GETs; keys"
+    " come from MAST's cloud path lookup. A product without a cloud copy fails the job with"
+    " `S3_UNAVAILABLE:` so the caller can fall back to HTTP.",
+)
+async def start_s3(body: S3DownloadRequest, jobs: JobsDep) -> dict[str, Any]:
+    return await jobs.start_s3(body.obs_id, body.product_type, body.calib_level)

@@ -1,0 +1,219 @@
+"""Request and response models of the MAST proxy (contract sections 5.1-5.5).
+
+Every optional field accepts an explicit ``null`` (contract 2.2); integer fields stay integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+OBS_ID_PATTERN = r"^[a-zA-Z0-9._-]+$"
+
+
+def _no_dot_only(value: str) -> str:
+    """Refuse ``.`` and ``..`` (they match the safe pattern but name the parent directories)."""
+    if set(value) <= {"."}:
+        raise ValueError("obs_id must not consist of dots only")
+    return value
+
+
+# --- searches (P3-P7) --------------------------------------------------------------------------
+
+
+class TargetSearchRequest(BaseModel):
+    """P3: a target name resolved to coordinates, then a cone search."""
+
+    target_name: str
+    radius: float = 0.2
+    filters: dict[str, Any] | None = None
+    calib_level: list[int] | None = [2, 3]
+
+
+class CoordinateSearchRequest(BaseModel):
+    """P4: a cone search around ``(ra, dec)``."""
+
+    ra: float
+    dec: float
+    radius: float = 0.2
+    calib_level: list[int] | None = [2, 3]
+
+
+class ObservationSearchRequest(BaseModel):
+    """P5: observations with the given ``obs_id`` (not pattern-checked)."""
+
+    obs_id: str
+    calib_level: list[int] | None = None
+
+
+class ProgramSearchRequest(BaseModel):
+    """P6: observations of a proposal."""
+
+    program_id: str
+    calib_level: list[int] | None = [2, 3]
+
+
+class RecentSearchRequest(BaseModel):
+    """P7: recently released observations."""
+
+    days_back: int = Field(default=30, ge=1, le=365)
+    instrument: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+class MastSearchResponse(BaseModel):
+    """Body of every search endpoint."""
+
+    search_type: str
+    query_params: dict[str, Any]
+    results: list[dict[str, Any]]
+    result_count: int
+    timestamp: str
+
+
+# --- products (P8) -----------------------------------------------------------------------------
+
+
+class ProductsRequest(BaseModel):
+    """P8: the science FITS products of one observation."""
+
+    obs_id: str
+
+
+class ProductsResponse(BaseModel):
+    """Body of ``POST /mast/products``."""
+
+    obs_id: str
+    products: list[dict[str, Any]]
+    product_count: int
+
+
+# --- downloads (P9-P19) ------------------------------------------------------------------------
+
+
+class MastDownloadRequest(BaseModel):
+    """P9/P10: legacy downloads."""
+
+    obs_id: str = Field(pattern=OBS_ID_PATTERN)
+    product_type: str = "SCIENCE"
+    product_id: str | None = None
+
+    _check_obs_id = field_validator("obs_id")(_no_dot_only)
+
+
+class MastDownloadResponse(BaseModel):
+    """Body of the synchronous ``POST /mast/download``."""
+
+    status: str
+    obs_id: str
+    files: list[str]
+    file_count: int
+    download_dir: str | None
+    error: str | None
+    timestamp: str
+
+
+class ChunkedDownloadRequest(BaseModel):
+    """P12: start (or resume) a resumable HTTP download job."""
+
+    obs_id: str = Field(pattern=OBS_ID_PATTERN)
+    product_type: str = "SCIENCE"
+    resume_job_id: str | None = None
+    calib_level: list[int] | None = None
+
+    _check_obs_id = field_validator("obs_id")(_no_dot_only)
+
+
+class S3DownloadRequest(BaseModel):
+    """P19: start a parallel download from the public bucket."""
+
+    obs_id: str = Field(pattern=OBS_ID_PATTERN)
+    product_type: str = "SCIENCE"
+    calib_level: list[int] | None = None
+
+    _check_obs_id = field_validator("obs_id")(_no_dot_only)
+
+
+class JobStartedResponse(BaseModel):
+    """Reply of the job-starting endpoints (P10, P12, P19)."""
+
+    job_id: str
+    obs_id: str
+    message: str
+    is_resume: bool = False
+    download_source: str | None = None
+
+
+class JobActionResponse(BaseModel):
+    """Reply of resume, pause and cancel (P13-P15)."""
+
+    job_id: str
+    status: str
+    message: str
+
+
+class FileProgress(BaseModel):
+    """Progress of one file of a job."""
+
+    filename: str
+    total_bytes: int
+    downloaded_bytes: int
+    progress_percent: float
+    status: str
+
+
+class JobProgress(BaseModel):
+    """The progress object of contract 5.4 (P11, P18)."""
+
+    job_id: str
+    obs_id: str
+    stage: str
+    message: str
+    progress: int
+    total_files: int
+    downloaded_files: int
+    current_file: str | None
+    files: list[str]
+    error: str | None
+    started_at: str
+    completed_at: str | None
+    download_dir: str | None
+    is_complete: bool
+    total_bytes: int
+    downloaded_bytes: int
+    download_progress_percent: float
+    speed_bytes_per_sec: float
+    eta_seconds: float | None
+    file_progress: list[FileProgress]
+    is_resumable: bool
+
+
+class ResumableJob(BaseModel):
+    """One entry of ``GET /mast/download/resumable``."""
+
+    job_id: str
+    obs_id: str
+    total_bytes: int
+    downloaded_bytes: int
+    progress_percent: float
+    status: str
+    total_files: int
+    completed_files: int
+    started_at: str | None
+
+
+class ResumableJobsResponse(BaseModel):
+    """Body of ``GET /mast/download/resumable``."""
+
+    jobs: list[ResumableJob]
+    count: int
+
+
+class DismissResponse(BaseModel):
+    """Body of ``DELETE /mast/download/resumable/{job_id}``."""
+
+    job_id: str
+    dismissed: bool
+    deleted_files: int
