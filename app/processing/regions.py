@@ -78,22 +78,32 @@ class Box:
         return self.x1 <= self.x0 or self.y1 <= self.y0
 
 
+def _pixel_span(low: float, high: float, n: int) -> tuple[int, int]:
+    """Integer pixel range ``[a, b)`` of the continuous span ``[low, high]``, clamped to ``[0, n]``.
+
+    Values are clamped before rounding so that huge or infinite sums (``cy + ry`` near the float
+    maximum) cannot overflow.
+    """
+    low = min(max(low, -1.0), n + 1.0)
+    high = min(max(high, -1.0), n + 1.0)
+    return max(0, math.ceil(low)), min(n, math.floor(high) + 1)
+
+
 def bounding_box(region: Region, shape: tuple[int, int]) -> Box:
     """The region's bounding box, clamped to an image of ``shape = (ny, nx)``."""
     ny, nx = shape
     if isinstance(region, Rectangle):
-        x0, y0, x1, y1 = region.x, region.y, region.x + region.width, region.y + region.height
+        x0, x1 = _pixel_span(float(region.x), float(region.x) + region.width - 1, nx)
+        y0, y1 = _pixel_span(float(region.y), float(region.y) + region.height - 1, ny)
     elif isinstance(region, Ellipse):
-        x0 = math.ceil(region.cx - region.rx)
-        x1 = math.floor(region.cx + region.rx) + 1
-        y0 = math.ceil(region.cy - region.ry)
-        y1 = math.floor(region.cy + region.ry) + 1
+        x0, x1 = _pixel_span(region.cx - region.rx, region.cx + region.rx, nx)
+        y0, y1 = _pixel_span(region.cy - region.ry, region.cy + region.ry, ny)
     else:
         xs = [v[0] for v in region.vertices]
         ys = [v[1] for v in region.vertices]
-        x0, x1 = math.ceil(min(xs)), math.floor(max(xs)) + 1
-        y0, y1 = math.ceil(min(ys)), math.floor(max(ys)) + 1
-    return Box(max(0, x0), max(0, y0), min(nx, x1), min(ny, y1))
+        x0, x1 = _pixel_span(min(xs), max(xs), nx)
+        y0, y1 = _pixel_span(min(ys), max(ys), ny)
+    return Box(x0, y0, x1, y1)
 
 
 def region_mask(region: Region, box: Box) -> np.ndarray:
