@@ -3,5 +3,31 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
+
+from app.composite.models import NChannelCompositeRequest
+from app.composite.service import generate_composite
+from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
 
 router = APIRouter(prefix="/composite", tags=["composite"])
+
+
+@router.post(
+    "/generate-nchannel",
+    summary="Render an N-channel colour composite",
+    description=(
+        "Reprojects every file of every channel once onto one optimal celestial grid (sized to the "
+        "output and to the memory budget), co-adds multi-file channels, stretches each channel, maps "
+        "hue or RGB colours (optional LRGB luminance), and returns a PNG or JPEG of exactly "
+        "width x height (the sky's aspect ratio is kept, letterboxed with black bars) with AVM "
+        "metadata. Headers X-Composite-* report the working grid, downscaling, cache use, stretch "
+        "fallbacks and automatic stretch parameters."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+)
+async def generate_nchannel(
+    request: NChannelCompositeRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
+) -> Response:
+    result = await generate_composite(request, storage=storage, executor=executor, settings=settings)
+    return Response(content=result.content, media_type=result.media_type, headers=result.headers)

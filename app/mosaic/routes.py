@@ -3,5 +3,49 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
+
+from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
+from app.mosaic.models import FootprintRequest, FootprintResponse, MosaicRequest
+from app.mosaic.service import footprints, generate_mosaic, stream_and_delete
 
 router = APIRouter(prefix="/mosaic", tags=["mosaic"])
+
+
+@router.post(
+    "/generate",
+    summary="Build a WCS mosaic",
+    description=(
+        "Reprojects every file onto one optimal north-up celestial grid, streaming them one at a time "
+        "into the combine (mean, sum, first, last, min, max, median; exact zeros masked). Returns a "
+        "float32 FITS file with WCS, provenance cards and a SRCMETA table (streamed), or a PNG/JPEG "
+        "rendered with the first file's stretch and the colormap. 413 when a file exceeds "
+        "MAX_FITS_FILE_SIZE_MB or the grid exceeds MAX_MOSAIC_OUTPUT_PIXELS."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "application/fits": {}}}},
+)
+async def generate(
+    request: MosaicRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
+) -> Response:
+    result = await generate_mosaic(request, storage=storage, executor=executor, settings=settings)
+    if result.fits_path is not None:
+        return StreamingResponse(
+            stream_and_delete(result.fits_path),
+            media_type=result.media_type,
+            headers={**result.headers, "Content-Disposition": 'attachment; filename="mosaic_i2d.fits"'},
+        )
+    return Response(content=result.content, media_type=result.media_type, headers=result.headers)
+
+
+@router.post(
+    "/footprint",
+    summary="Sky footprints of FITS files",
+    description=(
+        "Corners (pixels (0,0), (w-1,0), (w-1,h-1), (0,h-1)) and centre (w/2, h/2) of each file in "
+        "RA/Dec degrees, plus the bounding box, computed from headers only."
+    ),
+    response_model=FootprintResponse,
+)
+async def footprint(request: FootprintRequest, storage: StorageDep, executor: ExecutorDep) -> FootprintResponse:
+    return await footprints(request, storage=storage, executor=executor)

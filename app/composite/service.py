@@ -1,0 +1,127 @@
+"""Composite service: validate the request cheaply, resolve the files, run the compositor job.
+
+Every check that needs no pixels happens here, before anything heavy: at most one luminance
+channel, at least one colour channel, exactly one of hue/rgb/luminance per channel, black point
+below white point. Channels are keyed by their index, so duplicate labels cannot collide.
+"""
+
+from __future__ import annotations
+
+from app.composite.compositor import ChannelJob, CompositeJob, CompositeOutput, OverallStyle, render_composite
+from app.composite.models import NChannelCompositeRequest, NChannelConfig
+from app.core.exceptions import UnprocessableError
+from app.core.executor import JobExecutor
+from app.core.files import resolve_local_path
+from app.core.settings import MIB, Settings
+from app.processing.compositing import ChannelStyle
+from app.processing.enhancement import STRETCH_NAMES
+from app.storage.provider import StorageProvider
+
+#: Stretch names accepted for channels: the shared stretches plus the automatic one.
+CHANNEL_STRETCHES = (*STRETCH_NAMES, "auto")
+FALLBACK_STRETCH = "zscale"
+
+
+def channel_name(index: int, channel: NChannelConfig) -> str:
+    """Display name of a channel: its label, or ``ch<index>``."""
+    return channel.label if channel.label else f"ch{index}"
+
+
+def _color_kind(channel: NChannelConfig) -> list[str]:
+    kinds = []
+    if channel.color.hue is not None:
+        kinds.append("hue")
+    if channel.color.rgb is not None:
+        kinds.append("rgb")
+    if channel.color.luminance:
+        kinds.append("luminance")
+    return kinds
+
+
+def validate_request(request: NChannelCompositeRequest) -> None:
+    """Raise :class:`UnprocessableError` (422, string detail) for inconsistent channels; reads no file."""
+    n_luminance = 0
+    n_colour = 0
+    for index, channel in enumerate(request.channels):
+        name = channel_name(index, channel)
+        kinds = _color_kind(channel)
+        if len(kinds) != 1:
+            raise UnprocessableError(
+                f"Channel {index} ({name}): exactly one of color.hue, color.rgb or color.luminance=true "
+                f"is required (got {', '.join(kinds) if kinds else 'none'})"
+            )
+        if kinds[0] == "luminance":
+            n_luminance += 1
+        else:
+            n_colour += 1
+        if not channel.black_point < channel.white_point:
+            raise UnprocessableError(f"Channel {index} ({name}): black_point must be less than white_point")
+    if n_luminance > 1:
+        raise UnprocessableError("At most one luminance channel is allowed per composite")
+    if n_colour == 0:
+        raise UnprocessableError("At least one color channel (hue or rgb) is required")
+    if request.overall is not None and not request.overall.black_point < request.overall.white_point:
+        raise UnprocessableError("overall: black_point must be less than white_point")
+
+
+def build_job(request: NChannelCompositeRequest, paths: list[list[str]], settings: Settings) -> CompositeJob:
+    """Turn a validated request and resolved local paths into a picklable job."""
+    channels = []
+    fallbacks = []
+    for index, (channel, channel_paths) in enumerate(zip(request.channels, paths, strict=True)):
+        name = channel_name(index, channel)
+        stretch = channel.stretch.strip().lower()
+        if stretch not in CHANNEL_STRETCHES:
+            fallbacks.append(f"{index}:{FALLBACK_STRETCH}")
+            stretch = FALLBACK_STRETCH
+        color = channel.color
+        style = ChannelStyle(
+            stretch=stretch,
+            black_point=channel.black_point,
+            white_point=channel.white_point,
+            gamma=channel.gamma,
+            asinh_a=channel.asinh_a,
+            curve=channel.curve,
+            weight=channel.weight,
+            hue=color.hue,
+            rgb=tuple(color.rgb) if color.rgb is not None else None,  # type: ignore[arg-type]
+            luminance=color.luminance,
+        )
+        channels.append(ChannelJob(name=name, paths=tuple(channel_paths), style=style))
+    overall = None
+    if request.overall is not None:
+        o = request.overall
+        overall = OverallStyle(o.stretch, o.black_point, o.white_point, o.gamma, o.asinh_a)
+    extra = (("X-Composite-Stretch-Fallback", ",".join(fallbacks)),) if fallbacks else ()
+    return CompositeJob(
+        channels=tuple(channels),
+        overall=overall,
+        background_neutralization=request.background_neutralization,
+        output_format=request.output_format,
+        quality=request.quality,
+        width=request.width,
+        height=request.height,
+        max_reproject_pixels=settings.max_composite_reproject_pixels,
+        max_input_pixels=settings.max_composite_input_pixels,
+        memory_budget_bytes=settings.engine_job_memory_mb * MIB,
+        cache_ttl_seconds=settings.composite_cache_ttl_seconds,
+        cache_max_entries=settings.composite_cache_max_entries,
+        cache_max_bytes=settings.composite_cache_max_bytes,
+        extra_headers=extra,
+    )
+
+
+async def generate_composite(
+    request: NChannelCompositeRequest,
+    *,
+    storage: StorageProvider,
+    executor: JobExecutor,
+    settings: Settings,
+) -> CompositeOutput:
+    """Validate, resolve every key (path errors per contract 2.5), then run the job on the executor."""
+    validate_request(request)
+    paths = [
+        [str(await resolve_local_path(storage, key)) for key in channel.file_paths] for channel in request.channels
+    ]
+    job = build_job(request, paths, settings)
+    return await executor.run(render_composite, job)

@@ -1,0 +1,71 @@
+"""Request and response models of the mosaic endpoints (contract 6.7 and 6.8)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.composite.models import NullMeansDefault
+
+CombineMethod = Literal["mean", "sum", "first", "last", "min", "max", "median"]
+
+
+class MosaicFile(NullMeansDefault):
+    """One input file and its display settings (only the first file's are used for PNG/JPEG)."""
+
+    file_path: str
+    stretch: str = "asinh"
+    black_point: float = Field(default=0.0, ge=0.0, le=1.0)
+    white_point: float = Field(default=1.0, ge=0.0, le=1.0)
+    gamma: float = Field(default=1.0, gt=0.0, le=5.0)
+    asinh_a: float = Field(default=0.1, ge=0.001, le=1.0)
+
+
+class MosaicRequest(NullMeansDefault):
+    """Body of ``POST /mosaic/generate``."""
+
+    files: list[MosaicFile] = Field(min_length=2)
+    output_format: Literal["png", "jpeg", "fits"] = "png"
+    quality: int = Field(default=95, ge=1, le=100)
+    width: int | None = Field(default=None, gt=0, le=8000)
+    height: int | None = Field(default=None, gt=0, le=8000)
+    combine_method: CombineMethod = "mean"
+    cmap: str = "grayscale"
+    match_background: bool = Field(
+        default=False,
+        description="Extension: subtract per-file offsets so overlapping files agree (least squares on overlaps).",
+    )
+
+
+class FootprintRequest(BaseModel):
+    """Body of ``POST /mosaic/footprint``."""
+
+    file_paths: list[str] = Field(min_length=1)
+
+
+class Footprint(BaseModel):
+    """Sky corners and centre of one file (degrees)."""
+
+    file_path: str
+    corners_ra: list[float]
+    corners_dec: list[float]
+    center_ra: float
+    center_dec: float
+
+
+class BoundingBox(BaseModel):
+    """RA/Dec bounds over all footprints (degrees)."""
+
+    min_ra: float
+    max_ra: float
+    min_dec: float
+    max_dec: float
+
+
+class FootprintResponse(BaseModel):
+    """Body of the footprint answer."""
+
+    footprints: list[Footprint]
+    bounding_box: BoundingBox
+    n_files: int

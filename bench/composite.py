@@ -1,0 +1,195 @@
+"""Benchmark: N-channel composite, ours vs the textbook reproject pipeline (issue 6).
+
+Three 4096 x 4096 float32 inputs on slightly different grids -> a 2048 x 2048 PNG.
+
+* ours: ``app.composite.compositor.render_composite`` end to end (headers, grid, downscaled reads,
+  fast reprojection, stretch, colour, PNG);
+* baseline: ``reproject_interp`` of each full-resolution channel onto
+  ``find_optimal_celestial_wcs``, the same stretch, summed to RGB, Pillow PNG (LANCZOS to 2048).
+
+Each side runs in its own subprocess so its peak RSS (``ru_maxrss``) is measured alone. The pixel
+check compares both pipelines on the same (baseline) grid: the share of 8-bit values within 2
+levels. Run: ``.venv/bin/python bench/composite.py [--size 4096] [--out 2048]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+HUES = (0.0, 120.0, 240.0)
+GRIDS = ({"rotation_deg": 0.0}, {"rotation_deg": 4.0, "ra": 274.7004}, {"rotation_deg": -3.0, "dec": -13.7996})
+
+
+def make_inputs(folder: Path, size: int) -> list[Path]:
+    from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+
+    paths = []
+    for i, grid in enumerate(GRIDS):
+        data, _ = gaussian_stars((size, size), n_stars=size // 4, seed=i, background=20.0, noise=1.5)
+        yy, xx = np.mgrid[:size, :size].astype(np.float32)
+        data += 30.0 * np.exp(-(((xx - size / 2) ** 2 + (yy - size / 2) ** 2) / (2 * (size / 5) ** 2)))
+        paths.append(write_image(folder / f"ch{i}.fits", data, wcs=make_wcs((size, size), **grid)))  # type: ignore[arg-type]
+    return paths
+
+
+def _styles():  # type: ignore[no-untyped-def]
+    from app.processing.compositing import ChannelStyle
+
+    return [ChannelStyle(stretch="asinh", asinh_a=0.05, hue=h) for h in HUES]
+
+
+def run_ours(paths: list[str], out: int, png: str) -> dict[str, float]:
+    # a long-lived engine worker has these imported already: keep import time out of the measurement
+    import astropy.coordinates
+    import astropy.stats  # noqa: F401
+    import PIL.PngImagePlugin  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+
+    from app.composite.compositor import ChannelJob, CompositeJob, render_composite
+
+    job = CompositeJob(
+        channels=tuple(ChannelJob(f"ch{i}", (p,), s) for i, (p, s) in enumerate(zip(paths, _styles(), strict=True))),
+        overall=None,
+        background_neutralization=True,
+        output_format="png",
+        quality=95,
+        width=out,
+        height=out,
+        max_reproject_pixels=64_000_000,
+        max_input_pixels=16_000_000,
+        memory_budget_bytes=3072 * 1024 * 1024,
+        cache_ttl_seconds=0,
+        cache_max_entries=0,
+        cache_max_bytes=0,
+    )
+    start = time.perf_counter()
+    result = render_composite(job)
+    seconds = time.perf_counter() - start
+    Path(png).write_bytes(result.content)
+    return {"seconds": seconds, "grid": result.headers["X-Composite-Grid-Shape"]}  # type: ignore[dict-item]
+
+
+def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[str, float]:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from PIL import Image
+    from reproject import reproject_interp
+    from reproject.mosaicking import find_optimal_celestial_wcs
+
+    from app.processing import compositing
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = []
+        for p in paths:
+            with fits.open(p) as hdul:
+                inputs.append((hdul["SCI"].data.astype(np.float32), WCS(hdul["SCI"].header)))
+        wcs, shape = find_optimal_celestial_wcs(inputs, negative_lon_cdelt=True)
+        channels = [reproject_interp(item, wcs, shape_out=shape)[0] for item in inputs]
+    displays = [compositing.channel_display(c, s)[0] for c, s in zip(channels, _styles(), strict=True)]
+    rgb = compositing.mix_channels(displays, _styles())
+    pixels = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="RGB")
+    h, w = compositing.fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
+    canvas = Image.new("RGB", (out, out))
+    canvas.paste(image.resize((w, h), Image.Resampling.LANCZOS), ((out - w) // 2, (out - h) // 2))
+    canvas.save(png, format="PNG")
+    seconds = time.perf_counter() - start
+    np.save(grid_file, pixels)
+    Path(grid_file + ".wcs").write_text(wcs.to_header().tostring())
+    return {"seconds": seconds, "grid": f"{shape[1]}x{shape[0]}"}  # type: ignore[dict-item]
+
+
+def run_ours_on_grid(paths: list[str], grid_file: str) -> dict[str, float]:
+    """Our reprojection and colour pipeline on the baseline's grid, compared pixel by pixel."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from app.processing import compositing
+    from app.processing.fits_io import celestial_wcs, image_info, read_plane
+    from app.processing.reprojection import Grid, reproject_fast
+
+    base = np.load(grid_file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wcs = WCS(fits.Header.fromstring(Path(grid_file + ".wcs").read_text()))
+    grid = Grid(wcs, base.shape[:2])
+    displays = []
+    for p, s in zip(paths, _styles(), strict=True):
+        info = image_info(p)
+        data = reproject_fast(read_plane(p).data, celestial_wcs(info.header), grid)  # type: ignore[arg-type]
+        displays.append(compositing.channel_display(data, s)[0])
+    rgb = compositing.mix_channels(displays, _styles())
+    ours = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
+    diff = np.abs(ours.astype(np.int16) - base.astype(np.int16)).max(axis=-1)
+    return {"within_2_levels": float((diff <= 2).mean()), "max_diff": float(diff.max())}
+
+
+def _peak_rss_mb() -> float:
+    """``VmHWM`` from /proc (``ru_maxrss`` would include the parent's peak, carried over ``execve``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(mode: str, args: list[str]) -> None:
+    table = {"ours": run_ours, "baseline": run_baseline, "compare": run_ours_on_grid}
+    paths = args[0].split(",")
+    rest = [int(args[1]), *args[2:]] if mode != "compare" else args[1:]
+    result = table[mode](paths, *rest)  # type: ignore[operator]
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def spawn(mode: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, *args], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--out", type=int, default=2048)
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1:])
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
+        folder = Path(tmp)
+        paths = ",".join(str(p) for p in make_inputs(folder, args.size))
+        ours = spawn("ours", paths, str(args.out), str(folder / "ours.png"))
+        base = spawn("baseline", paths, str(args.out), str(folder / "base.png"), str(folder / "base_grid.npy"))
+        check = spawn("compare", paths, str(folder / "base_grid.npy"))
+    print(f"inputs: 3 x {args.size}^2 float32 -> {args.out}^2 PNG")
+    print(f"ours:     {ours['seconds']:7.2f} s  peak RSS {ours['peak_rss_mb']:7.0f} MB  (working grid {ours['grid']})")
+    print(f"baseline: {base['seconds']:7.2f} s  peak RSS {base['peak_rss_mb']:7.0f} MB  (grid {base['grid']})")
+    print(
+        f"speed-up: {base['seconds'] / ours['seconds']:.1f}x   "
+        f"RSS ratio: {ours['peak_rss_mb'] / base['peak_rss_mb']:.3f}"
+    )
+    print(
+        f"same grid: {100 * check['within_2_levels']:.3f} % of pixels within 2 levels "
+        f"(max diff {check['max_diff']:.0f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

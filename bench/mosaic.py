@@ -1,0 +1,167 @@
+"""Benchmark: WCS mosaic, ours vs ``reproject_and_coadd(reproject_interp, combine_function='mean')`` (issue 7).
+
+Four overlapping 2048 x 2048 tiles cut from one synthetic sky -> the optimal grid, mean combine.
+Each side runs in its own subprocess; "extra memory" is the peak RSS of the job minus the RSS just
+before it (after imports), compared with the size of the float32 output array. The pixel check
+runs our combine on the baseline's grid. Run: ``.venv/bin/python bench/mosaic.py [--tile 2048]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def make_tiles(folder: Path, tile: int) -> list[Path]:
+    from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+
+    step = int(tile * 0.8)
+    size = step + tile
+    big, _ = gaussian_stars((size, size), n_stars=size // 3, seed=1, background=50.0, noise=1.0)
+    wcs = make_wcs((size, size), rotation_deg=7.0)
+    paths = []
+    for i, (y0, x0) in enumerate(((0, 0), (0, step), (step, 0), (step, step))):
+        tile_wcs = wcs.deepcopy()
+        tile_wcs.wcs.crpix = np.asarray(tile_wcs.wcs.crpix) - np.array([x0, y0], dtype=float)
+        paths.append(write_image(folder / f"t{i}.fits", big[y0 : y0 + tile, x0 : x0 + tile].copy(), wcs=tile_wcs))
+    return paths
+
+
+def _status_mb(field: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process from /proc, in MB.
+
+    ``ru_maxrss`` is not used: Linux carries it over ``execve`` from the parent process.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmHWM")
+
+
+def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
+    from scipy import ndimage  # noqa: F401  (import cost outside the measurement)
+
+    from app.mosaic.engine import MosaicJob, _load_sources, combine, plan_grid
+    from app.processing.reprojection import optimal_celestial_grid  # noqa: F401
+
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    job = MosaicJob(
+        tuple(paths), tuple(Path(p).name for p in paths), "fits", 95, None, None, "mean", "gray", None, 10**9
+    )  # type: ignore[arg-type]
+    sources = _load_sources(job.paths, job.names)
+    grid, _ = plan_grid(sources, job)
+    data = combine(sources, grid, "mean")
+    seconds = time.perf_counter() - start
+    extra = _rss_mb() - before
+    np.save(out_file, data)
+    return {"seconds": seconds, "extra_mb": extra, "output_mb": data.nbytes / 2**20, "grid": f"{grid.nx}x{grid.ny}"}
+
+
+def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
+    from astropy.io import fits
+    from reproject import reproject_interp
+    from reproject.mosaicking import find_optimal_celestial_wcs, reproject_and_coadd
+
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hdus = [fits.open(p)["SCI"] for p in paths]
+        wcs, shape = find_optimal_celestial_wcs(hdus, negative_lon_cdelt=True)
+        array, footprint = reproject_and_coadd(
+            hdus, wcs, shape_out=shape, reproject_function=reproject_interp, combine_function="mean"
+        )
+    seconds = time.perf_counter() - start
+    extra = _rss_mb() - before
+    np.save(out_file, np.where(footprint > 0, array, np.nan).astype(np.float32))
+    Path(out_file + ".wcs").write_text(wcs.to_header().tostring())
+    return {
+        "seconds": seconds,
+        "extra_mb": extra,
+        "output_mb": array.astype(np.float32).nbytes / 2**20,
+        "grid": f"{shape[1]}x{shape[0]}",
+    }
+
+
+def run_compare(paths: list[str], base_file: str) -> dict[str, object]:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from app.mosaic.engine import _load_sources, combine
+    from app.processing.reprojection import Grid
+
+    base = np.load(base_file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wcs = WCS(fits.Header.fromstring(Path(base_file + ".wcs").read_text()))
+    ours = combine(_load_sources(tuple(paths), tuple(paths)), Grid(wcs, base.shape), "mean")
+    both = np.isfinite(ours) & np.isfinite(base)
+    rms = float(np.sqrt(np.mean(base[both].astype(np.float64) ** 2)))
+    diff = np.abs(ours[both] - base[both])
+    return {
+        "max_diff_rel_rms": float(diff.max() / rms),
+        "p999_diff_rel_rms": float(np.percentile(diff, 99.9) / rms),
+        "coverage_agreement": float((np.isfinite(ours) == np.isfinite(base)).mean()),
+    }
+
+
+def child(mode: str, args: list[str]) -> None:
+    table = {"ours": run_ours, "baseline": run_baseline, "compare": run_compare}
+    result = table[mode](args[0].split(","), *args[1:])
+    result["peak_rss_mb"] = _rss_mb()
+    print(json.dumps(result))
+
+
+def spawn(mode: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, *args], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tile", type=int, default=2048)
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1:])
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-mosaic-") as tmp:
+        folder = Path(tmp)
+        paths = ",".join(str(p) for p in make_tiles(folder, args.tile))
+        ours = spawn("ours", paths, str(folder / "ours.npy"))
+        base = spawn("baseline", paths, str(folder / "base.npy"))
+        check = spawn("compare", paths, str(folder / "base.npy"))
+    print(f"inputs: 4 x {args.tile}^2 float32 tiles, mean combine")
+    for name, r in (("ours", ours), ("baseline", base)):
+        print(
+            f"{name:9s} {r['seconds']:7.2f} s  extra RSS {r['extra_mb']:6.0f} MB "
+            f"({r['extra_mb'] / r['output_mb']:.2f} x output array of {r['output_mb']:.0f} MB, grid {r['grid']})"
+        )
+    print(f"speed-up: {base['seconds'] / ours['seconds']:.1f}x")
+    print(
+        f"same grid: max |diff| {100 * check['max_diff_rel_rms']:.4f} % of RMS, 99.9th pct "
+        f"{100 * check['p999_diff_rel_rms']:.4f} %, coverage agreement {100 * check['coverage_agreement']:.3f} %"
+    )
+
+
+if __name__ == "__main__":
+    main()

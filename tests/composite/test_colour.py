@@ -1,0 +1,75 @@
+"""The pure colour core of the composite: mixing, luminance, normalisation, letterbox, auto-stretch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.processing.compositing import (
+    ChannelStyle,
+    auto_stretch_params,
+    channel_display,
+    fit_size,
+    letterbox,
+    mix_channels,
+    srgb_decode,
+    srgb_encode,
+)
+
+
+def test_global_maximum_keeps_colour_ratios() -> None:
+    x = np.array([[1.0, 0.5]], dtype=np.float32)
+    red = ChannelStyle(hue=0.0)
+    orange = ChannelStyle(rgb=(1.0, 0.5, 0.0))
+    rgb = mix_channels([x, x], [red, orange])
+    linear = srgb_decode(rgb)
+    # the red component saturates first; one factor for all components keeps G/R of the pixel
+    assert rgb[0, 0, 0] == np.float32(1.0)
+    ratio = linear[0, :, 1] / linear[0, :, 0]
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-3)
+    assert np.all(rgb[..., 2] == 0)
+
+
+def test_luminance_channel_sets_brightness_keeps_hue() -> None:
+    colour = np.full((2, 2), 0.2, dtype=np.float32)
+    lum = np.array([[0.1, 0.4], [0.8, 0.0]], dtype=np.float32)
+    style = ChannelStyle(hue=120.0)
+    rgb = mix_channels([colour], [style], luminance=(lum, ChannelStyle(luminance=True, weight=1.0)))
+    linear = srgb_decode(rgb)
+    y = linear @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    np.testing.assert_allclose(y[lum > 0] / lum[lum > 0], y[0, 0] / lum[0, 0], rtol=1e-2)
+    assert np.all(rgb[..., 0] == 0) and np.all(rgb[..., 2] == 0)
+
+
+def test_background_neutralisation_and_robust_limits_ignore_hot_pixels() -> None:
+    rng = np.random.default_rng(0)
+    data = (100.0 + rng.normal(0, 1, (128, 128))).astype(np.float32)
+    data[64, 64] = 1e9
+    shown, auto = channel_display(data, ChannelStyle(stretch="linear"))
+    assert auto is None
+    # robust limits: the hot pixel saturates, the sky is spread over the range rather than black
+    assert shown[64, 64] == 1.0 and 0.2 < float(np.median(shown)) < 0.8
+
+
+def test_auto_stretch_puts_the_sky_at_the_target_level() -> None:
+    rng = np.random.default_rng(1)
+    data = (10.0 + rng.normal(0, 2, (200, 200))).astype(np.float32)
+    data[50:60, 50:60] += 500
+    params = auto_stretch_params(data)
+    assert abs(params.noise - 2.0) < 0.2 and abs(params.sky - 10.0) < 0.2
+    shown, auto = channel_display(data, ChannelStyle(stretch="auto"))
+    assert auto is not None and abs(float(np.median(shown)) - 0.05) < 0.02
+
+
+def test_letterbox_geometry_and_flip() -> None:
+    rgb = np.zeros((50, 100, 3), dtype=np.float32)
+    rgb[0, :, 0] = 1.0  # FITS row 0 (bottom of the sky) in red
+    image, (top, left, h, w) = letterbox(rgb, 300, 300)
+    assert image.shape == (300, 300, 3) and (h, w) == fit_size((50, 100), 300, 300) == (150, 300)
+    assert top == 75 and left == 0
+    assert image[:top].max() == 0 and image[top + h :].max() == 0
+    assert image[top + h - 1, :, 0].mean() > 200  # red ends at the bottom of the picture
+
+
+def test_srgb_round_trip() -> None:
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(srgb_decode(srgb_encode(x)), x, atol=2e-4)

@@ -1,0 +1,73 @@
+"""Composite, mosaic and footprint through a real uvicorn engine with its process pool."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+from tests.composite.conftest import channel, request_body
+from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+from tests.support.live_server import LiveServer
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("live-data")
+    for i, rotation in enumerate((0.0, 20.0)):
+        data, _ = gaussian_stars((128, 128), n_stars=30, seed=i)
+        write_image(root / f"f{i}.fits", data, wcs=make_wcs((128, 128), rotation_deg=rotation, ra=274.7 + i * 1e-3))
+    env = {
+        "STORAGE_PROVIDER": "local",
+        "STORAGE_BASE_PATH": str(root),
+        "SEMANTIC_DATA_DIR": str(root / "semantic"),
+        "ENGINE_EXECUTOR": "process",
+        "ENGINE_WORKERS": "1",
+    }
+    with LiveServer("main", env=env) as server:
+        yield server
+
+
+def test_composite_over_http(engine: LiveServer) -> None:
+    body = request_body([channel(["f0.fits"], hue=0), channel(["f1.fits"], hue=200)], width=320, height=200)
+    response = httpx.post(f"{engine.url}/composite/generate-nchannel", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (320, 200)
+    assert response.headers["X-Composite-Output-Shape"] == "320x200"
+    assert np.asarray(image.convert("RGB"))[..., 0].max() > 200
+    bad = httpx.post(
+        f"{engine.url}/composite/generate-nchannel",
+        json=request_body([channel(["f0.fits"], lum=True), channel(["f1.fits"], lum=True)]),
+        timeout=60,
+    )
+    assert bad.status_code == 422 and "luminance" in bad.json()["detail"]
+
+
+def test_mosaic_and_footprint_over_http(engine: LiveServer, tmp_path: Path) -> None:
+    files = [
+        {"file_path": f"f{i}.fits", "stretch": "asinh", "black_point": 0, "white_point": 1, "gamma": 1, "asinh_a": 0.1}
+        for i in range(2)
+    ]
+    body = {
+        "files": files,
+        "output_format": "fits",
+        "quality": 95,
+        "width": None,
+        "height": None,
+        "combine_method": "mean",
+        "cmap": "grayscale",
+    }
+    response = httpx.post(f"{engine.url}/mosaic/generate", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    with fits.open(io.BytesIO(response.content)) as hdul:
+        assert hdul[0].header["EXTNAME"] == "MOSAIC" and hdul["SRCMETA"].data is not None
+        assert np.isfinite(hdul[0].data).any()
+    footprint = httpx.post(f"{engine.url}/mosaic/footprint", json={"file_paths": ["f0.fits", "f1.fits"]}, timeout=60)
+    assert footprint.status_code == 200 and footprint.json()["n_files"] == 2
