@@ -67,7 +67,7 @@ class JobExecutor:
         queue_size: int,
         kind: ExecutorKind = "process",
         retry_after: int = 5,
-        worker_nice: int = 5,
+        worker_nice: int = 10,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")

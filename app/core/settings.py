@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     engine_queue_size: int = Field(default=4, alias="ENGINE_QUEUE_SIZE", ge=0, le=1024)
     engine_executor: Literal["process", "thread"] = Field(default="process", alias="ENGINE_EXECUTOR")
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
-    engine_worker_nice: int = Field(default=5, alias="ENGINE_WORKER_NICE", ge=0, le=19)
+    engine_worker_nice: int = Field(default=10, alias="ENGINE_WORKER_NICE", ge=0, le=19)
     engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
     max_request_body_bytes: int = Field(default=4 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from app.core.exceptions import BusyError
 from app.core.executor import JobExecutor
 from tests.support.busy_app import burn
 from tests.support.live_server import LiveServer
+from tests.support.probe import HealthProbe, p99
 
 
 def test_gate_refuses_when_full() -> None:
@@ -78,20 +78,13 @@ def test_health_stays_fast_and_overflow_gets_429(busy_server: LiveServer) -> Non
         futures = [pool.submit(httpx.post, f"{url}/burn", params={"seconds": 2.5}, timeout=60) for _ in range(3)]
         time.sleep(0.4)  # the three jobs now fill both workers and the one queue slot
         overflow = httpx.post(f"{url}/burn", params={"seconds": 0.1}, timeout=30)
-        latencies = []
-        with httpx.Client(base_url=url, timeout=5) as client:
-            for _ in range(100):
-                started = time.perf_counter()
-                assert client.get("/health").status_code == 200
-                latencies.append((time.perf_counter() - started) * 1000)
-                time.sleep(0.01)
+        latencies = HealthProbe(url, 1.5).latencies()
         statuses = [f.result().status_code for f in futures]
 
     assert statuses == [200, 200, 200]
     assert overflow.status_code == 429
     assert overflow.headers["retry-after"] == "3"
-    p99 = statistics.quantiles(latencies, n=100)[98]
-    assert p99 < 50, f"/health p99 {p99:.1f} ms under load"
+    assert p99(latencies) < 50, f"/health p99 {p99(latencies):.1f} ms under load"
 
 
 def test_crashed_worker_gives_503_then_recovers(busy_server: LiveServer) -> None:
