@@ -128,6 +128,10 @@ def test_burst_gets_429_and_health_stays_fast(overload_server: tuple[LiveServer,
         workers_after = {p.pid for p in psutil.Process(pid).children(recursive=True)}
 
     statuses = [r.status_code for r in replies]
+    print(  # the figures for the closing note: run with -s
+        f"overload: 200={statuses.count(200)} 429={statuses.count(429)} /health p99={p99(latencies):.1f} ms "
+        f"over {len(latencies)} probes; RSS idle={idle / MIB:.0f} MiB after={after / MIB:.0f} MiB"
+    )
     assert set(statuses) <= {200, 429}, statuses
     assert statuses.count(429) >= 1, "the gate never refused anything"
     assert statuses.count(200) >= 6
@@ -150,4 +154,5 @@ def test_sequential_previews_do_not_grow(overload_server: tuple[LiveServer, list
         for i in range(270):
             assert _preview(client, keys[i % 3]).status_code == 200
         grown = _tree_rss(pid) - baseline
+    print(f"previews: RSS after 30={baseline / MIB:.0f} MiB, growth over 270 more={grown / MIB:.1f} MiB")
     assert grown < 25 * MIB, f"grew {grown / MIB:.1f} MiB over 270 previews"
