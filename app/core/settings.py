@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
     engine_worker_nice: int = Field(default=10, alias="ENGINE_WORKER_NICE", ge=0, le=19)
     engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
-    max_request_body_bytes: int = Field(default=4 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
+    max_request_body_bytes: int = Field(default=32 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 
     # --- logging ---
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
