@@ -7,7 +7,7 @@ Three 4096 x 4096 float32 inputs on slightly different grids -> a 2048 x 2048 PN
 * baseline: ``reproject_interp`` of each full-resolution channel onto
   ``find_optimal_celestial_wcs``, the same stretch, summed to RGB, Pillow PNG (LANCZOS to 2048).
 
-Each side runs in its own subprocess so its peak RSS (``ru_maxrss``) is measured alone. The pixel
+Each side runs in its own subprocess so its peak RSS (``VmHWM``) is measured alone. The pixel
 check compares both pipelines on the same (baseline) grid: the share of 8-bit values within 2
 levels. Run: ``.venv/bin/python bench/composite.py [--size 4096] [--out 2048]``.
 """
@@ -15,9 +15,6 @@ levels. Run: ``.venv/bin/python bench/composite.py [--size 4096] [--out 2048]``.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import read_grid_wcs, report, spawn
 
 HUES = (0.0, 120.0, 240.0)
 GRIDS = ({"rotation_deg": 0.0}, {"rotation_deg": 4.0, "ra": 274.7004}, {"rotation_deg": -3.0, "dec": -13.7996})
@@ -116,18 +113,13 @@ def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[s
 
 def run_ours_on_grid(paths: list[str], grid_file: str) -> dict[str, float]:
     """Our reprojection and colour pipeline on the baseline's grid, compared pixel by pixel."""
-    from astropy.io import fits
-    from astropy.wcs import WCS
 
     from app.processing import compositing
     from app.processing.fits_io import celestial_wcs, image_info, read_plane
     from app.processing.reprojection import Grid, reproject_fast
 
     base = np.load(grid_file)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wcs = WCS(fits.Header.fromstring(Path(grid_file + ".wcs").read_text()))
-    grid = Grid(wcs, base.shape[:2])
+    grid = Grid(read_grid_wcs(grid_file), base.shape[:2])
     displays = []
     for p, s in zip(paths, _styles(), strict=True):
         info = image_info(p)
@@ -139,28 +131,12 @@ def run_ours_on_grid(paths: list[str], grid_file: str) -> dict[str, float]:
     return {"within_2_levels": float((diff <= 2).mean()), "max_diff": float(diff.max())}
 
 
-def _peak_rss_mb() -> float:
-    """``VmHWM`` from /proc (``ru_maxrss`` would include the parent's peak, carried over ``execve``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(mode: str, args: list[str]) -> None:
     table = {"ours": run_ours, "baseline": run_baseline, "compare": run_ours_on_grid}
     paths = args[0].split(",")
     rest = [int(args[1]), *args[2:]] if mode != "compare" else args[1:]
     result = table[mode](paths, *rest)  # type: ignore[operator]
-    result["peak_rss_mb"] = _peak_rss_mb()
-    print(json.dumps(result))
-
-
-def spawn(mode: str, *args: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, *args], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    report(result)
 
 
 def main() -> None:
@@ -175,9 +151,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
         folder = Path(tmp)
         paths = ",".join(str(p) for p in make_inputs(folder, args.size))
-        ours = spawn("ours", paths, str(args.out), str(folder / "ours.png"))
-        base = spawn("baseline", paths, str(args.out), str(folder / "base.png"), str(folder / "base_grid.npy"))
-        check = spawn("compare", paths, str(folder / "base_grid.npy"))
+        ours = spawn(__file__, "ours", paths, str(args.out), str(folder / "ours.png"))
+        grid_file = str(folder / "base_grid.npy")
+        base = spawn(__file__, "baseline", paths, str(args.out), str(folder / "base.png"), grid_file)
+        check = spawn(__file__, "compare", paths, grid_file)
     print(f"inputs: 3 x {args.size}^2 float32 -> {args.out}^2 PNG")
     print(f"ours:     {ours['seconds']:7.2f} s  peak RSS {ours['peak_rss_mb']:7.0f} MB  (working grid {ours['grid']})")
     print(f"baseline: {base['seconds']:7.2f} s  peak RSS {base['peak_rss_mb']:7.0f} MB  (grid {base['grid']})")

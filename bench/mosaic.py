@@ -9,9 +9,6 @@ runs our combine on the baseline's grid. Run: ``.venv/bin/python bench/mosaic.py
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import peak_rss_mb, read_grid_wcs, report, spawn, status_mb
 
 
 def make_tiles(folder: Path, tile: int) -> list[Path]:
@@ -39,28 +36,13 @@ def make_tiles(folder: Path, tile: int) -> list[Path]:
     return paths
 
 
-def _status_mb(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process from /proc, in MB.
-
-    ``ru_maxrss`` is not used: Linux carries it over ``execve`` from the parent process.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rss_mb() -> float:
-    return _status_mb("VmHWM")
-
-
 def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     from scipy import ndimage  # noqa: F401  (import cost outside the measurement)
 
     from app.mosaic.engine import MosaicJob, _load_sources, combine, plan_grid
     from app.processing.reprojection import optimal_celestial_grid  # noqa: F401
 
-    before = _status_mb("VmRSS")
+    before = status_mb("VmRSS")
     start = time.perf_counter()
     job = MosaicJob(
         tuple(paths), tuple(Path(p).name for p in paths), "fits", 95, None, None, "mean", "gray", None, 10**9
@@ -69,7 +51,7 @@ def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     grid, _ = plan_grid(sources, job)
     data = combine(sources, grid, "mean")
     seconds = time.perf_counter() - start
-    extra = _rss_mb() - before
+    extra = peak_rss_mb() - before
     np.save(out_file, data)
     return {"seconds": seconds, "extra_mb": extra, "output_mb": data.nbytes / 2**20, "grid": f"{grid.nx}x{grid.ny}"}
 
@@ -79,7 +61,7 @@ def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
     from reproject import reproject_interp
     from reproject.mosaicking import find_optimal_celestial_wcs, reproject_and_coadd
 
-    before = _status_mb("VmRSS")
+    before = status_mb("VmRSS")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,7 +71,7 @@ def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
             hdus, wcs, shape_out=shape, reproject_function=reproject_interp, combine_function="mean"
         )
     seconds = time.perf_counter() - start
-    extra = _rss_mb() - before
+    extra = peak_rss_mb() - before
     np.save(out_file, np.where(footprint > 0, array, np.nan).astype(np.float32))
     Path(out_file + ".wcs").write_text(wcs.to_header().tostring())
     return {
@@ -101,17 +83,12 @@ def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
 
 
 def run_compare(paths: list[str], base_file: str) -> dict[str, object]:
-    from astropy.io import fits
-    from astropy.wcs import WCS
 
     from app.mosaic.engine import _load_sources, combine
     from app.processing.reprojection import Grid
 
     base = np.load(base_file)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wcs = WCS(fits.Header.fromstring(Path(base_file + ".wcs").read_text()))
-    ours = combine(_load_sources(tuple(paths), tuple(paths)), Grid(wcs, base.shape), "mean")
+    ours = combine(_load_sources(tuple(paths), tuple(paths)), Grid(read_grid_wcs(base_file), base.shape), "mean")
     both = np.isfinite(ours) & np.isfinite(base)
     rms = float(np.sqrt(np.mean(base[both].astype(np.float64) ** 2)))
     diff = np.abs(ours[both] - base[both])
@@ -125,15 +102,7 @@ def run_compare(paths: list[str], base_file: str) -> dict[str, object]:
 def child(mode: str, args: list[str]) -> None:
     table = {"ours": run_ours, "baseline": run_baseline, "compare": run_compare}
     result = table[mode](args[0].split(","), *args[1:])
-    result["peak_rss_mb"] = _rss_mb()
-    print(json.dumps(result))
-
-
-def spawn(mode: str, *args: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, *args], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    report(result)
 
 
 def main() -> None:
@@ -147,9 +116,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-mosaic-") as tmp:
         folder = Path(tmp)
         paths = ",".join(str(p) for p in make_tiles(folder, args.tile))
-        ours = spawn("ours", paths, str(folder / "ours.npy"))
-        base = spawn("baseline", paths, str(folder / "base.npy"))
-        check = spawn("compare", paths, str(folder / "base.npy"))
+        ours = spawn(__file__, "ours", paths, str(folder / "ours.npy"))
+        base = spawn(__file__, "baseline", paths, str(folder / "base.npy"))
+        check = spawn(__file__, "compare", paths, str(folder / "base.npy"))
     print(f"inputs: 4 x {args.tile}^2 float32 tiles, mean combine")
     for name, r in (("ours", ours), ("baseline", base)):
         print(

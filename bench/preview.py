@@ -18,8 +18,6 @@ Goals (issue 5): ours >= 3x faster and <= 1/3 of the baseline's peak memory.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,22 +25,14 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import REPO, run_python
 
-PEAK = r"""
-def peak_mb():
-    # VmHWM is the peak RSS of this process image; ru_maxrss can carry the parent's peak across exec
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-"""
+#: Code that defines ``peak_mb()`` in a child interpreter (run with the repository as working directory).
+PEAK = "from bench._common import peak_rss_mb as peak_mb\n"
 
 OURS = r"""
-import json, resource, sys, time
+import json, sys, time
 {peak}from pathlib import Path
 sys.path.insert(0, {repo!r})
 from app.viewer.models import DisplayParams, PreviewParams
@@ -57,7 +47,7 @@ print(json.dumps({{"seconds": elapsed, "peak_rss_mb": peak_mb(),
 """
 
 BASELINE = r"""
-import io, json, resource, time
+import io, json, time
 {peak}import numpy as np
 from astropy.io import fits
 from astropy.visualization import LinearStretch, ZScaleInterval
@@ -79,7 +69,7 @@ print(json.dumps({{"seconds": elapsed, "peak_rss_mb": peak_mb(),
 """
 
 IDLE = r"""
-import json, resource, sys
+import json, sys
 {peak}sys.path.insert(0, {repo!r})
 import numpy, astropy.io.fits, astropy.visualization, PIL.Image, scipy.ndimage
 import app.viewer.render
@@ -108,11 +98,6 @@ def write_image(path: Path, size: int) -> None:
         handle.write(b"\0" * pad)
 
 
-def run(code: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
@@ -120,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     directory = args.keep or Path(tempfile.mkdtemp(prefix="bench-preview-"))
     directory.mkdir(parents=True, exist_ok=True)
-    idle = run(IDLE.format(repo=str(REPO), peak=PEAK))
+    idle = run_python(IDLE.format(repo=str(REPO), peak=PEAK))
     print(f"interpreter + imports alone: {idle['peak_rss_mb']:.0f} MB peak RSS")
     print(f"{'size':>6} {'file MB':>8} {'side':>9} {'seconds':>8} {'peak MB':>8}")
     try:
@@ -130,8 +115,8 @@ def main() -> None:
                 write_image(path, size)
             path.read_bytes()  # warm the page cache for both sides
             file_mb = path.stat().st_size / 2**20
-            ours = run(OURS.format(repo=str(REPO), path=str(path), peak=PEAK))
-            base = run(BASELINE.format(path=str(path), peak=PEAK))
+            ours = run_python(OURS.format(repo=str(REPO), path=str(path), peak=PEAK))
+            base = run_python(BASELINE.format(path=str(path), peak=PEAK))
             for name, result in (("ours", ours), ("baseline", base)):
                 print(f"{size:>6} {file_mb:>8.0f} {name:>9} {result['seconds']:>8.2f} {result['peak_rss_mb']:>8.0f}")
             print(

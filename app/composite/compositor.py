@@ -27,6 +27,7 @@ from astropy.wcs import WCS
 
 from app.core.exceptions import InvalidFitsError, InvalidRequestError, NoImageDataError, PayloadTooLargeError
 from app.processing import avm, compositing, encoding
+from app.processing.enhancement import StretchSettings
 from app.processing.fits_io import ImageInfo, celestial_wcs, image_info, read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 
@@ -57,22 +58,11 @@ class ChannelJob:
 
 
 @dataclass(frozen=True)
-class OverallStyle:
-    """Composite-wide stretch and levels."""
-
-    stretch: str = "linear"
-    black_point: float = 0.0
-    white_point: float = 1.0
-    gamma: float = 1.0
-    asinh_a: float = 0.1
-
-
-@dataclass(frozen=True)
 class CompositeJob:
     """Everything :func:`render_composite` needs (picklable)."""
 
     channels: tuple[ChannelJob, ...]
-    overall: OverallStyle | None
+    overall: StretchSettings | None
     background_neutralization: bool
     output_format: str
     quality: int
@@ -328,18 +318,18 @@ def render_composite(job: CompositeJob) -> CompositeOutput:
         else:
             colour_displays.append(display)
             colour_styles.append(channel.style)
-    rgb = compositing.mix_channels(colour_displays, colour_styles, luminance=luminance)
-    del colour_displays, luminance
+    # Auto-exposure only when every channel keeps the default tones: explicit levels, gamma or
+    # curves are the user's choice and are respected as given.
+    expose = all(compositing.has_default_tones(channel.style) for channel in job.channels)
+    covered: np.ndarray | None = None
+    if expose:
+        covered = np.zeros(grid.shape, dtype=bool)
+        for data in reprojected:
+            covered |= np.isfinite(data)
+    rgb = compositing.mix_channels(colour_displays, colour_styles, luminance=luminance, covered=covered)
+    del colour_displays, luminance, covered
     if job.overall is not None:
-        o = job.overall
-        rgb = compositing.apply_overall(
-            rgb,
-            stretch_name=o.stretch,
-            black_point=o.black_point,
-            white_point=o.white_point,
-            gamma=o.gamma,
-            asinh_a=o.asinh_a,
-        )
+        rgb = compositing.apply_overall(rgb, job.overall)
     image, (top, left, h, w) = compositing.letterbox(rgb, job.width, job.height)
     del rgb
     xmp = _avm_packet(grid, job, top, left, h, w)
@@ -357,6 +347,7 @@ def render_composite(job: CompositeJob) -> CompositeOutput:
         "X-Composite-Downscale-Factor": f"{plan.factor:.3f}",
         "X-Composite-Memory-Estimate-MB": str(plan.estimate_bytes // MIB),
         "X-Composite-Cache": ",".join(cache_state),
+        "X-Composite-Auto-Exposure": "on" if expose else "off",
         **dict(job.extra_headers),
     }
     if auto_notes:

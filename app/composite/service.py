@@ -7,14 +7,14 @@ below white point. Channels are keyed by their index, so duplicate labels cannot
 
 from __future__ import annotations
 
-from app.composite.compositor import ChannelJob, CompositeJob, CompositeOutput, OverallStyle, render_composite
+from app.composite.compositor import ChannelJob, CompositeJob, CompositeOutput, render_composite
 from app.composite.models import NChannelCompositeRequest, NChannelConfig
 from app.core.exceptions import UnprocessableError
 from app.core.executor import JobExecutor
 from app.core.files import resolve_local_path
 from app.core.settings import MIB, Settings
 from app.processing.compositing import ChannelStyle
-from app.processing.enhancement import STRETCH_NAMES
+from app.processing.enhancement import STRETCH_NAMES, StretchSettings
 from app.storage.provider import StorageProvider
 
 #: Stretch names accepted for channels: the shared stretches plus the automatic one.
@@ -91,7 +91,7 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
     overall = None
     if request.overall is not None:
         o = request.overall
-        overall = OverallStyle(o.stretch, o.black_point, o.white_point, o.gamma, o.asinh_a)
+        overall = StretchSettings(o.stretch, o.black_point, o.white_point, o.gamma, o.asinh_a)
     extra = (("X-Composite-Stretch-Fallback", ",".join(fallbacks)),) if fallbacks else ()
     return CompositeJob(
         channels=tuple(channels),

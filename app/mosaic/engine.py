@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from astropy.wcs import WCS
 from app import __version__
 from app.core.exceptions import InvalidRequestError, NoImageDataError, PayloadTooLargeError
 from app.processing import colormaps, encoding
-from app.processing.enhancement import STRETCH_NAMES, apply_levels, display_limits, stretch
+from app.processing.enhancement import STRETCH_NAMES, StretchSettings, display_limits
 from app.processing.fits_io import ImageInfo, celestial_wcs, image_info, open_fits, read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 
@@ -69,17 +69,6 @@ MEDIAN_BAND_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class DisplayStyle:
-    """The first file's stretch settings, used for PNG/JPEG output."""
-
-    stretch: str = "asinh"
-    black_point: float = 0.0
-    white_point: float = 1.0
-    gamma: float = 1.0
-    asinh_a: float = 0.1
-
-
-@dataclass(frozen=True)
 class MosaicJob:
     """Everything :func:`build_mosaic` needs (picklable)."""
 
@@ -91,7 +80,7 @@ class MosaicJob:
     height: int | None
     combine_method: str
     cmap: str
-    style: DisplayStyle
+    style: StretchSettings  # the first file's stretch, used for PNG/JPEG output
     max_output_pixels: int
     temp_dir: str | None = None
     match_background: bool = False
@@ -121,16 +110,22 @@ class _Source:
         return (self.info.ny, self.info.nx)
 
 
+def _image_and_wcs(path: str, name: str) -> tuple[ImageInfo, WCS]:
+    """Header facts and celestial WCS of a mosaic input; 400 naming the file when either is missing."""
+    try:
+        info = image_info(path)
+    except NoImageDataError as error:
+        raise NoImageDataError(f"No image data found in FITS file: {name}") from error
+    wcs = celestial_wcs(info.header)
+    if wcs is None:
+        raise InvalidRequestError(f"No celestial WCS found in FITS file: {name}")
+    return info, wcs
+
+
 def _load_sources(paths: tuple[str, ...], names: tuple[str, ...]) -> list[_Source]:
     sources = []
     for path, name in zip(paths, names, strict=True):
-        try:
-            info = image_info(path)
-        except NoImageDataError as error:
-            raise NoImageDataError(f"No image data found in FITS file: {name}") from error
-        wcs = celestial_wcs(info.header)
-        if wcs is None:
-            raise InvalidRequestError(f"No celestial WCS found in FITS file: {name}")
+        info, wcs = _image_and_wcs(path, name)
         sources.append(_Source(path, name, info, wcs, _find_weight_hdu(path, info)))
     return sources
 
@@ -471,13 +466,7 @@ def _render(data: np.ndarray, job: MosaicJob) -> tuple[bytes, str, dict[str, str
     covered = np.isfinite(data)
     method = "zscale" if name == "zscale" else "percentile"
     limits = display_limits(data, method=method)  # type: ignore[arg-type]
-    x = stretch(data, name, asinh_a=job.style.asinh_a, gamma=job.style.gamma, limits=limits, out=data)
-    x = apply_levels(
-        x,
-        black_point=job.style.black_point,
-        white_point=job.style.white_point,
-        gamma=1.0 if name == "power" else job.style.gamma,
-    )
+    x = replace(job.style, stretch=name).apply(data, limits=limits, out=data)
     rgb = colormaps.apply_colormap(x[::-1], job.cmap)
     rgb[~covered[::-1]] = 0
     image = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
@@ -539,13 +528,7 @@ def compute_footprints(paths: tuple[str, ...], keys: tuple[str, ...]) -> dict[st
     all_dec: list[float] = []
     for path, key in zip(paths, keys, strict=True):
         name = Path(key).name
-        try:
-            info = image_info(path)
-        except NoImageDataError as error:
-            raise NoImageDataError(f"No image data found in FITS file: {name}") from error
-        wcs = celestial_wcs(info.header)
-        if wcs is None:
-            raise InvalidRequestError(f"No celestial WCS found in FITS file: {name}")
+        info, wcs = _image_and_wcs(path, name)
         w, h = info.nx, info.ny
         xs = np.array([0.0, w - 1.0, w - 1.0, 0.0, w / 2.0])
         ys = np.array([0.0, 0.0, h - 1.0, h - 1.0, h / 2.0])

@@ -11,9 +11,10 @@ from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.core.executor import JobExecutor
 from app.core.files import resolve_local_path
 from app.core.settings import Settings
-from app.mosaic.engine import DisplayStyle, MosaicJob, MosaicOutput, build_mosaic, compute_footprints
+from app.mosaic.engine import MosaicJob, MosaicOutput, build_mosaic, compute_footprints
 from app.mosaic.models import FootprintRequest, FootprintResponse, MosaicRequest
 from app.processing import colormaps
+from app.processing.enhancement import StretchSettings
 from app.storage.provider import StorageProvider
 
 #: Colormaps accepted by the mosaic (contract: the preview list).
@@ -65,7 +66,7 @@ async def generate_mosaic(
         height=request.height,
         combine_method=request.combine_method,
         cmap=request.cmap,
-        style=DisplayStyle(first.stretch, first.black_point, first.white_point, first.gamma, first.asinh_a),
+        style=StretchSettings(first.stretch, first.black_point, first.white_point, first.gamma, first.asinh_a),
         max_output_pixels=settings.max_mosaic_output_pixels,
         match_background=request.match_background,
     )

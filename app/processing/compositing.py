@@ -11,6 +11,10 @@ Pure numeric core for the N-channel composite (contract 6.6):
   from the sky noise and dynamic range;
 * :func:`mix_channels` maps hue or RGB colours in linear light, blends an optional LRGB luminance
   channel, normalises by one global maximum (keeps colour ratios) and applies the sRGB transfer;
+* :func:`auto_expose` keeps the median brightness of the covered pixels inside a display band (a
+  power law on each pixel's brightest component that keeps its colour and fixes black and white),
+  so low-dynamic-range data such as a cutout inside a galaxy is not washed out and a sparse field
+  is not black;
 * :func:`apply_overall` applies the composite-wide stretch and levels;
 * :func:`letterbox` flips for display (FITS origin is lower-left), resizes keeping the sky's aspect
   ratio and centres the result on a black canvas of exactly the requested size.
@@ -29,11 +33,10 @@ import numpy as np
 from app.processing.enhancement import (
     STRETCH_NAMES,
     LimitsMethod,
+    StretchSettings,
     apply_curve,
-    apply_levels,
     display_limits,
     sample_finite,
-    stretch,
 )
 
 #: Percentiles of covered pixels used as display limits.
@@ -43,6 +46,10 @@ UPPER_PERCENTILE = 99.9
 AUTO_SKY_LEVEL = 0.05
 #: Rec. 709 luminance weights for linear RGB.
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+#: Band of the median linear brightness (largest RGB component) of covered pixels kept by
+#: :func:`auto_expose` (about 40/255 to 90/255 after the sRGB transfer).
+EXPOSURE_LOW = 0.02
+EXPOSURE_HIGH = 0.10
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def channel_display(
     auto: AutoStretch | None = None
     if style.stretch == "auto":
         auto = auto_stretch_params(x)
-        out = stretch(x, "asinh", asinh_a=auto.asinh_a, limits=(auto.vmin, auto.vmax), out=x)
+        name, asinh_a, limits = "asinh", auto.asinh_a, (auto.vmin, auto.vmax)
     else:
         if style.stretch not in STRETCH_NAMES:
             raise ValueError(f"unknown stretch {style.stretch!r}")
@@ -155,14 +162,10 @@ def channel_display(
             sky, _ = sky_stats(x)
             x -= np.float32(sky)
         method: LimitsMethod = "zscale" if style.stretch == "zscale" else "percentile"
+        name, asinh_a = style.stretch, style.asinh_a
         limits = display_limits(x, method=method, lower=LOWER_PERCENTILE, upper=UPPER_PERCENTILE)
-        out = stretch(x, style.stretch, asinh_a=style.asinh_a, gamma=style.gamma, limits=limits, out=x)
-    out = apply_levels(
-        out,
-        black_point=style.black_point,
-        white_point=style.white_point,
-        gamma=1.0 if style.stretch == "power" else style.gamma,
-    )
+    levels = StretchSettings(name, style.black_point, style.white_point, style.gamma, asinh_a)
+    out = levels.apply(x, limits=limits, out=x)
     out = apply_curve(out, style.curve)
     return out, auto
 
@@ -204,13 +207,16 @@ def mix_channels(
     styles: Sequence[ChannelStyle],
     *,
     luminance: tuple[np.ndarray, ChannelStyle] | None = None,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Combine colour channels (and an optional luminance channel) into an sRGB ``H x W x 3`` float image.
 
     The stretched channel values are treated as linear intensities: each is scaled by its colour
     (converted to linear light) and weight and added; the sum is divided by its global maximum when
     that exceeds 1 (one factor for all three components keeps the colour ratios); then the sRGB
-    transfer encodes the result for display, which lifts faint signal out of the black.
+    transfer encodes the result for display, which lifts faint signal out of the black. When
+    ``covered`` (a boolean mask of pixels with data) is given, :func:`auto_expose` runs before the
+    transfer.
     """
     if not displays:
         raise ValueError("at least one colour channel is required")
@@ -237,26 +243,50 @@ def mix_channels(
         peak = float(rgb.max()) if rgb.size else 0.0
         if peak > 1.0:
             rgb /= np.float32(peak)
+    if covered is not None:
+        rgb = auto_expose(rgb, covered)
     return srgb_encode(rgb)
 
 
-def apply_overall(
-    rgb: np.ndarray,
-    *,
-    stretch_name: str = "linear",
-    black_point: float = 0.0,
-    white_point: float = 1.0,
-    gamma: float = 1.0,
-    asinh_a: float = 0.1,
+def has_default_tones(style: ChannelStyle) -> bool:
+    """Whether a channel keeps the default black/white points, gamma and tone curve."""
+    return (style.black_point, style.white_point, style.gamma, style.curve) == (0.0, 1.0, 1.0, "linear")
+
+
+def auto_expose(
+    rgb: np.ndarray, covered: np.ndarray, *, low: float = EXPOSURE_LOW, high: float = EXPOSURE_HIGH
 ) -> np.ndarray:
-    """Composite-wide stretch and levels on an ``H x W x 3`` image in ``[0, 1]`` (one set of limits)."""
-    if stretch_name == "linear" and black_point == 0.0 and white_point == 1.0 and gamma == 1.0:
+    """Bring the median linear brightness of the covered pixels into ``[low, high]`` (in place).
+
+    A pixel's brightness ``V`` is its largest RGB component (so permuting colours permutes the result
+    exactly). ``V`` becomes ``V ** g`` with ``g`` chosen so the median lands on the nearest band edge;
+    the pixel's RGB is scaled by ``V ** g / V``, which keeps its colour ratios; black stays black, 1 stays
+    1 and no component can exceed 1. Images whose median is already inside the band, or that have no
+    covered signal, are returned unchanged.
+    """
+    mask = np.asarray(covered, dtype=bool)
+    if not mask.any():
         return rgb
-    limits = display_limits(rgb, method="zscale") if stretch_name == "zscale" else (0.0, 1.0)
-    out = stretch(rgb, stretch_name, asinh_a=asinh_a, gamma=gamma, limits=limits, out=rgb)
-    return apply_levels(
-        out, black_point=black_point, white_point=white_point, gamma=1.0 if stretch_name == "power" else gamma
-    )
+    y = rgb.max(axis=-1)
+    median = float(np.median(y[mask]))
+    if not 0.0 < median < 1.0 or low <= median <= high:
+        return rgb
+    target = high if median > high else low
+    g = math.log(target) / math.log(median)
+    positive = y > 1e-12
+    factor = np.ones_like(y)
+    np.power(y, np.float32(g - 1.0), out=factor, where=positive)
+    rgb *= factor[..., None]
+    np.clip(rgb, 0.0, 1.0, out=rgb)  # rounding only
+    return rgb
+
+
+def apply_overall(rgb: np.ndarray, settings: StretchSettings) -> np.ndarray:
+    """Composite-wide stretch and levels on an ``H x W x 3`` image in ``[0, 1]`` (one set of limits)."""
+    if settings.stretch == "linear" and (settings.black_point, settings.white_point, settings.gamma) == (0, 1, 1):
+        return rgb
+    limits = display_limits(rgb, method="zscale") if settings.stretch == "zscale" else (0.0, 1.0)
+    return settings.apply(rgb, limits=limits, out=rgb)
 
 
 def fit_size(shape: tuple[int, int], width: int, height: int) -> tuple[int, int]:

@@ -200,24 +200,26 @@ def _finder_catalog(table: Any, *, roundness_column: str) -> Catalog:
     )
 
 
+def _star_finder_catalog(prep: Prepared, finder: Any, *, roundness_column: str) -> Catalog:
+    """Run a photutils star finder on the prepared image (NaN pixels masked) and read its table."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = finder(prep.data, mask=prep.nan_mask)
+    return _finder_catalog(table, roundness_column=roundness_column)
+
+
 def _run_daofind(prep: Prepared, *, threshold_sigma: float, fwhm: float, **_: Any) -> Catalog:
     from photutils.detection import DAOStarFinder
 
     finder = DAOStarFinder(threshold=threshold_sigma * prep.rms, fwhm=fwhm)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = finder(prep.data, mask=prep.nan_mask)
-    return _finder_catalog(table, roundness_column="roundness1")
+    return _star_finder_catalog(prep, finder, roundness_column="roundness1")
 
 
 def _run_iraf(prep: Prepared, *, threshold_sigma: float, fwhm: float, **_: Any) -> Catalog:
     from photutils.detection import IRAFStarFinder
 
     finder = IRAFStarFinder(threshold=threshold_sigma * prep.rms, fwhm=fwhm)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = finder(prep.data, mask=prep.nan_mask)
-    return _finder_catalog(table, roundness_column="roundness")
+    return _star_finder_catalog(prep, finder, roundness_column="roundness")
 
 
 def _run_segmentation(prep: Prepared, *, threshold_sigma: float, **options: Any) -> Catalog:

@@ -8,14 +8,16 @@ The pipeline for turning pixel values into display values in ``[0, 1]`` is:
 3. :func:`apply_levels` maps black/white points (levels in stretched space) and gamma;
 4. :func:`apply_curve` applies an optional tone curve (table :data:`CURVES`).
 
-:func:`stretch_image` runs 1-3 in one call. Everything works in float32 and, where it can, in
-place on a caller-owned array.
+:func:`stretch_image` runs 1-3 in one call; :class:`StretchSettings` holds its parameters for jobs
+that carry one stretch (a mosaic's rendering, a composite's overall adjustment). Everything works
+in float32 and, where it can, in place on a caller-owned array.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -247,6 +249,32 @@ def apply_curve(x: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(f"unknown curve {name!r}; expected one of {', '.join(CURVE_NAMES)}")
     result = CURVES[name](x)
     return np.clip(result, 0.0, 1.0, out=result.astype(np.float32, copy=False))
+
+
+@dataclass(frozen=True)
+class StretchSettings:
+    """A stretch name with its levels, gamma and asinh softening (the parameters of :func:`stretch_image`)."""
+
+    stretch: str = "linear"
+    black_point: float = 0.0
+    white_point: float = 1.0
+    gamma: float = 1.0
+    asinh_a: float = 0.1
+
+    def apply(
+        self, data: np.ndarray, *, limits: tuple[float, float] | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:func:`stretch_image` of ``data`` with these settings."""
+        return stretch_image(
+            data,
+            self.stretch,
+            asinh_a=self.asinh_a,
+            gamma=self.gamma,
+            black_point=self.black_point,
+            white_point=self.white_point,
+            limits=limits,
+            out=out,
+        )
 
 
 def stretch_image(

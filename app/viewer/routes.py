@@ -7,7 +7,9 @@ Range checks answer 400 (before the file is looked up); a missing ``file_path`` 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
@@ -25,6 +27,9 @@ from app.viewer.models import (
 router = APIRouter(tags=["viewer"])
 
 FILE_PATH = Query(..., description="Storage key of the FITS file, relative to the storage root.")
+#: Stretch, levels, slice and smoothing query parameters shared by preview and histogram (the fields of
+#: :class:`DisplayParams`, with its defaults; the service validates their ranges).
+DisplayQuery = Annotated[DisplayParams, Depends()]
 
 
 @router.post(
@@ -52,36 +57,18 @@ async def get_preview(
     storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
+    display: DisplayQuery,
     file_path: str = FILE_PATH,
     cmap: str = "grayscale",
     width: int = 1000,
     height: int = 1000,
-    stretch: str = "zscale",
-    gamma: float = 1.0,
-    black_point: float = 0.0,
-    white_point: float = 1.0,
-    asinh_a: float = 0.1,
-    slice_index: int = -1,
     image_format: str = Query("png", alias="format"),
     quality: int = 90,
     embed_avm: bool = False,
     avm_metadata: str = "",
-    smooth_method: str = "",
-    smooth_sigma: float = 1.0,
-    smooth_size: int = 3,
 ) -> Response:
     params = PreviewParams(
-        display=DisplayParams(
-            stretch=stretch,
-            gamma=gamma,
-            black_point=black_point,
-            white_point=white_point,
-            asinh_a=asinh_a,
-            slice_index=slice_index,
-            smooth_method=smooth_method,
-            smooth_sigma=smooth_sigma,
-            smooth_size=smooth_size,
-        ),
+        display=display,
         cmap=cmap,
         width=width,
         height=height,
@@ -107,29 +94,10 @@ async def get_histogram(
     storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
+    display: DisplayQuery,
     file_path: str = FILE_PATH,
     bins: int = 256,
-    slice_index: int = -1,
-    stretch: str = "zscale",
-    gamma: float = 1.0,
-    black_point: float = 0.0,
-    white_point: float = 1.0,
-    asinh_a: float = 0.1,
-    smooth_method: str = "",
-    smooth_sigma: float = 1.0,
-    smooth_size: int = 3,
 ) -> HistogramResponse:
-    display = DisplayParams(
-        stretch=stretch,
-        gamma=gamma,
-        black_point=black_point,
-        white_point=white_point,
-        asinh_a=asinh_a,
-        slice_index=slice_index,
-        smooth_method=smooth_method,
-        smooth_sigma=smooth_sigma,
-        smooth_size=smooth_size,
-    )
     return await service.histogram(storage, executor, settings, data_id, file_path, display, bins)
 
 

@@ -10,8 +10,8 @@ import pytest
 from astropy.io import fits
 from fastapi.testclient import TestClient
 
-from app.core.settings import Settings
 from main import create_app
+from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, write_cube, write_image
 from tests.support.live_server import LiveServer
 
@@ -120,19 +120,6 @@ def build_storage(root: Path) -> dict[str, str]:
         "spectrum": "spec/spec_x1d.fits",
         "directory": "a_directory",
     }
-
-
-def make_settings(root: Path, **overrides: object) -> Settings:
-    return Settings(
-        STORAGE_PROVIDER="local",
-        STORAGE_BASE_PATH=root,
-        MAST_DOWNLOAD_DIR=root / "mast",
-        SEMANTIC_DATA_DIR=root / "semantic",
-        STORAGE_TEMP_CACHE_DIR=root.parent / "cache",
-        ENGINE_EXECUTOR="thread",
-        LOG_FORMAT="text",
-        **overrides,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.composite.compositor import CHANNEL_CACHE
-from app.core.settings import Settings
 from main import create_app
+from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+from tests.support.request_bodies import channel, request_body
+
+__all__ = ["STAR_DEC", "STAR_RA", "channel", "make_settings", "request_body", "star_image"]
 
 STAR_RA, STAR_DEC = 274.7005, -13.7996
 
@@ -66,57 +69,9 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_settings(root: Path, tmp: Path, **extra: object) -> Settings:
-    return Settings(
-        STORAGE_PROVIDER="local",
-        STORAGE_BASE_PATH=root,
-        MAST_DOWNLOAD_DIR=root / "mast",
-        SEMANTIC_DATA_DIR=root / "semantic",
-        STORAGE_TEMP_CACHE_DIR=tmp / "cache",
-        ENGINE_EXECUTOR="thread",
-        LOG_FORMAT="text",
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 @pytest.fixture(scope="module")
 def client(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     CHANNEL_CACHE.clear()
     app = create_app(make_settings(data_root, tmp_path_factory.mktemp("c")))
     with TestClient(app) as test_client:
         yield test_client
-
-
-def channel(
-    paths: list[str], *, hue: float | None = None, rgb: list[float] | None = None, lum: bool = False, **kw: object
-) -> dict[str, object]:
-    """A channel as the backend serialises it (every key, explicit nulls)."""
-    body: dict[str, object] = {
-        "file_paths": paths,
-        "stretch": "asinh",
-        "black_point": 0,
-        "white_point": 1,
-        "gamma": 1,
-        "asinh_a": 0.05,
-        "curve": "linear",
-        "weight": 1,
-        "color": {"hue": hue, "rgb": rgb, "luminance": lum},
-        "label": None,
-        "wavelength_um": None,
-    }
-    body.update(kw)
-    return body
-
-
-def request_body(channels: list[dict[str, object]], **kw: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "channels": channels,
-        "overall": None,
-        "background_neutralization": True,
-        "output_format": "png",
-        "quality": 95,
-        "width": 300,
-        "height": 240,
-    }
-    body.update(kw)
-    return body

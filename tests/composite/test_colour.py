@@ -73,3 +73,22 @@ def test_letterbox_geometry_and_flip() -> None:
 def test_srgb_round_trip() -> None:
     x = np.linspace(0, 1, 1001, dtype=np.float32)
     np.testing.assert_allclose(srgb_decode(srgb_encode(x)), x, atol=2e-4)
+
+
+def test_auto_expose_brings_a_washed_out_median_into_the_band_keeping_colour() -> None:
+    from app.processing.compositing import EXPOSURE_HIGH, EXPOSURE_LOW, auto_expose
+
+    rng = np.random.default_rng(2)
+    v = rng.uniform(0.3, 0.6, (64, 64)).astype(np.float32)
+    v[0, 0] = 1.0
+    rgb = np.stack([v, 0.5 * v, 0.25 * v], axis=-1)
+    covered = np.ones(v.shape, dtype=bool)
+    covered[:, :4] = False  # uncovered pixels do not count
+    out = auto_expose(rgb.copy(), covered)
+    assert abs(float(np.median(out.max(axis=-1)[covered])) - EXPOSURE_HIGH) < 1e-3
+    np.testing.assert_allclose(out[..., 1] / out[..., 0], 0.5, rtol=1e-4)  # colour ratios kept
+    assert out[0, 0, 0] == np.float32(1.0) and out.max() <= 1.0  # white stays white
+    dark = auto_expose(rgb * np.float32(1e-3), covered)
+    assert abs(float(np.median(dark.max(axis=-1)[covered])) - EXPOSURE_LOW) < 1e-3
+    inside = np.full((8, 8, 3), 0.05, dtype=np.float32)
+    np.testing.assert_array_equal(auto_expose(inside.copy(), np.ones((8, 8), dtype=bool)), inside)

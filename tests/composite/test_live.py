@@ -15,6 +15,7 @@ from PIL import Image
 from tests.composite.conftest import channel, request_body
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
 from tests.support.live_server import LiveServer
+from tests.support.request_bodies import mosaic_body
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +52,7 @@ def test_composite_over_http(engine: LiveServer) -> None:
 
 
 def test_mosaic_and_footprint_over_http(engine: LiveServer, tmp_path: Path) -> None:
-    files = [
-        {"file_path": f"f{i}.fits", "stretch": "asinh", "black_point": 0, "white_point": 1, "gamma": 1, "asinh_a": 0.1}
-        for i in range(2)
-    ]
-    body = {
-        "files": files,
-        "output_format": "fits",
-        "quality": 95,
-        "width": None,
-        "height": None,
-        "combine_method": "mean",
-        "cmap": "grayscale",
-    }
+    body = mosaic_body(["f0.fits", "f1.fits"])
     response = httpx.post(f"{engine.url}/mosaic/generate", json=body, timeout=60)
     assert response.status_code == 200, response.text
     with fits.open(io.BytesIO(response.content)) as hdul:

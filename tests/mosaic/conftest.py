@@ -11,9 +11,10 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from fastapi.testclient import TestClient
 
-from app.core.settings import Settings
 from main import create_app
+from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+from tests.support.request_bodies import mosaic_body
 
 BIG_SHAPE = (300, 360)
 #: (y0, x0, ny, nx) of each tile in the big image; they overlap.
@@ -54,19 +55,6 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_settings(root: Path, tmp: Path, **extra: object) -> Settings:
-    return Settings(
-        STORAGE_PROVIDER="local",
-        STORAGE_BASE_PATH=root,
-        MAST_DOWNLOAD_DIR=root / "mast",
-        SEMANTIC_DATA_DIR=root / "semantic",
-        STORAGE_TEMP_CACHE_DIR=tmp / "cache",
-        ENGINE_EXECUTOR="thread",
-        LOG_FORMAT="text",
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 @pytest.fixture(scope="module")
 def client(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     app = create_app(make_settings(data_root, tmp_path_factory.mktemp("m")))
@@ -74,21 +62,6 @@ def client(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield test_client
 
 
-def mosaic_body(keys: list[str], **kw: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "files": [
-            {"file_path": k, "stretch": "asinh", "black_point": 0, "white_point": 1, "gamma": 1, "asinh_a": 0.1}
-            for k in keys
-        ],
-        "output_format": "fits",
-        "quality": 95,
-        "width": None,
-        "height": None,
-        "combine_method": "mean",
-        "cmap": "grayscale",
-    }
-    body.update(kw)
-    return body
-
+__all__ = ["TILES", "TILE_KEYS", "big_image", "make_settings", "mosaic_body", "tile_wcs"]
 
 TILE_KEYS = [f"tiles/t{i}.fits" for i in range(len(TILES))]

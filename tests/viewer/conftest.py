@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.settings import Settings
 from main import create_app
 from tests.support.bad_files import write_bad_corpus
+from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_cube, write_image
 
 IMAGE_SHAPE = (120, 200)  # ny, nx
@@ -42,19 +42,6 @@ def build_storage(root: Path) -> dict[str, str]:
     keys = {"image": "img/stars_i2d.fits", "cube": "cube/cube_s3d.fits", "directory": "a_directory"}
     keys.update({f"bad_{name}": str(path.relative_to(root)) for name, path in bad.items()})
     return keys
-
-
-def make_settings(root: Path, **overrides: object) -> Settings:
-    return Settings(
-        STORAGE_PROVIDER="local",
-        STORAGE_BASE_PATH=root,
-        MAST_DOWNLOAD_DIR=root / "mast",
-        SEMANTIC_DATA_DIR=root / "semantic",
-        STORAGE_TEMP_CACHE_DIR=root.parent / "cache",
-        ENGINE_EXECUTOR="thread",
-        LOG_FORMAT="text",
-        **overrides,
-    )
 
 
 @pytest.fixture(scope="session")
