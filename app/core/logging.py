@@ -48,15 +48,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+#: C0/C1 control characters and DEL written as escapes, so that hostile values (a MAST file name,
+#: a request path) can neither forge a log line with a newline nor drive a terminal with ANSI codes.
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+
+
+def escape_control(value: object) -> str:
+    """``str(value)`` with every control character escaped (``\\n``, ``\\x1b``, ...)."""
+    return str(value).translate(_CONTROL_ESCAPES)
+
+
 class TextFormatter(logging.Formatter):
-    """Human-readable variant: message followed by ``key=value`` fields."""
+    """Human-readable variant: message followed by ``key=value`` fields, one line per record.
+
+    Control characters in the message and the fields are escaped; traceback lines (the only
+    multi-line part) are indented with ``|`` so that none of them can pass for a record.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_"))
+        fields = " ".join(
+            f"{k}={escape_control(v)}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
+        )
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: "
-        line += f"{record.getMessage()} [{request_id_var.get()}] {fields}".rstrip()
+        line += f"{escape_control(record.getMessage())} [{request_id_var.get()}] {fields}".rstrip()
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            trace = self.formatException(record.exc_info).splitlines()
+            line += "".join(f"\n  | {escape_control(part)}" for part in trace)
         return line
 
 

@@ -176,11 +176,11 @@ async def download_file(client: httpx.AsyncClient, file: FileState, tracker: Job
     final = Path(file.local_path)
     if file.status == "complete" and final.exists():
         return
-    await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
     attempt = 0
     while True:
         tracker.check_control()
         try:
+            await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
             await _stream_once(client, file, tracker, opts)
             return
         except JobInterruptedError:

@@ -231,6 +231,11 @@ async def download_objects(session: Any, opts: S3Options, files: Sequence[FileSt
                     file.status = "failed"
                     file.error = error.detail
                     errors.append(error.detail)
+                except OSError as error:  # the download directory refused a write
+                    detail = f"{file.filename}: cannot write the file ({error.strerror or 'disk error'})"
+                    file.status = "failed"
+                    file.error = detail
+                    errors.append(detail)
 
         tasks = [asyncio.create_task(one(f)) for f in files if f.status != "complete"]
         try:

@@ -17,6 +17,8 @@ from app.core.exceptions import AccessDeniedError, InvalidRequestError, NotFound
 
 _MAX_DECODE_ROUNDS = 4
 MAX_KEY_LENGTH = 1024
+#: Longest file name of one path component (``NAME_MAX`` on Linux); longer ones make ``stat`` fail.
+MAX_NAME_BYTES = 255
 
 
 def _decoded_variants(key: str) -> list[str]:
@@ -50,7 +52,7 @@ def normalize_key(key: str) -> str:
     AccessDeniedError
         For absolute keys, ``..`` components (also percent-encoded or with backslashes), NUL.
     InvalidRequestError
-        For an empty or over-long key.
+        For an empty or over-long key, a name over ``MAX_NAME_BYTES`` or a lone surrogate.
     """
     if not isinstance(key, str) or not key.strip():
         raise InvalidRequestError("file_path is required")
@@ -61,6 +63,12 @@ def normalize_key(key: str) -> str:
     parts = [p for p in key.split("/") if p not in ("", ".")]
     if not parts:
         raise InvalidRequestError("file_path is required")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate, e.g. from a JSON "\\ud800" escape
+        raise InvalidRequestError("file_path is not valid text") from error
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        raise InvalidRequestError(f"file_path has a name longer than {MAX_NAME_BYTES} bytes")
     return "/".join(parts)
 
 
@@ -79,11 +87,15 @@ def file_not_found(key: str) -> NotFoundError:
 def resolve_under_root(root: Path, key: str) -> Path:
     """Join a normalised key to ``root`` and refuse anything whose real path leaves it.
 
-    Symlinks are followed: a link inside the root that points outside is refused (403).
+    Symlinks are followed: a link inside the root that points outside is refused (403); a
+    symlink loop is a missing file (404).
     """
     root_real = root.resolve()
     candidate = root_real / key
-    real = candidate.resolve()
+    try:
+        real = candidate.resolve()
+    except (RuntimeError, OSError) as error:  # a symlink loop (RuntimeError before Python 3.13)
+        raise file_not_found(key) from error
     if real != root_real and not real.is_relative_to(root_real):
         raise AccessDeniedError()
     return real

@@ -125,6 +125,11 @@ class Faults:
     stall: dict[str, tuple[int, float]] = field(default_factory=dict)
     piece_delay: float = 0.0
     piece_bytes: int = 64 * 1024
+    #: Drop EVERY GET of a uri after this many bytes of the reply (unlike ``drop_after``, never
+    #: consumed): each resumed attempt gains that many bytes, so a job with few retries fails.
+    drop_every: dict[str, int] = field(default_factory=dict)
+    #: Answer every download with the whole file (200), as a server without Range support does.
+    ignore_range: bool = False
 
 
 @dataclass
@@ -455,7 +460,7 @@ class MastEmulator:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         content = self.files.get(uri)
         start = 0
-        range_header = headers.get("range", "")
+        range_header = "" if self.faults.ignore_range else headers.get("range", "")
         if range_header.startswith("bytes="):
             start = int(range_header[6:].split("-")[0] or 0)
         record = DownloadRecord(uri=uri, method=method, range_start=start, status=200)
@@ -490,6 +495,8 @@ class MastEmulator:
             await send({"type": "http.response.body", "body": b""})
             return
         drop_at = self.faults.drop_after.pop(uri, None)
+        if drop_at is None:
+            drop_at = self.faults.drop_every.get(uri)
         stall = self.faults.stall.pop(uri, None)
         sent = 0
         step = self.faults.piece_bytes
