@@ -185,3 +185,27 @@ class _Route:
 def _routes(client: httpx.Client) -> list[_Route]:
     schema = client.get("/openapi.json").json()
     return [_Route(path) for path in schema["paths"]]
+
+
+def _peak_mib(pid: int) -> float:
+    """High-water mark of a process's resident memory (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_bad_corpus_stays_within_memory_budget(engine_server: LiveServer, client: httpx.Client) -> None:
+    """After every endpoint has seen every bad file, no process ever held more than its budget.
+
+    Worker processes live for the whole session, so their ``VmHWM`` is the peak over every job they
+    ran: the claimed 100000 x 100000 image and the truncated files were refused before allocation.
+    """
+    import psutil
+
+    assert client.get("/health").status_code == 200
+    assert engine_server.process is not None
+    parent = psutil.Process(engine_server.process.pid)
+    peaks = {proc.pid: _peak_mib(proc.pid) for proc in [parent, *parent.children(recursive=True)]}
+    budget_mib = 1024  # ENGINE_JOB_MEMORY_MB is 3072; these files are tiny, so 1 GiB is already generous
+    assert max(peaks.values()) < budget_mib, peaks
