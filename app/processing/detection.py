@@ -7,7 +7,13 @@ map are built with SEP (Source Extractor as a library; about 10x faster than pho
 ``daofind``
     photutils ``DAOStarFinder`` with the per-pixel threshold ``threshold_sigma * rms``.
 ``iraf``
-    photutils ``IRAFStarFinder`` with the same threshold.
+    photutils ``IRAFStarFinder`` with the same significance: unlike ``DAOStarFinder`` it applies
+    its threshold to the kernel-convolved image *unscaled*, and that image's noise is
+    ``sqrt(sum(kernel**2))`` (about 1.3 for a 3 px FWHM) times the pixel noise, so the per-pixel
+    threshold is multiplied by that factor (else a 5-sigma request is a ~3.9-sigma cut full of
+    noise peaks). IRAF's moment centroids (on a sky-subtracted, zero-clipped cutout around the
+    peak pixel) are biased toward the pixel centre, so they are refined with Gaussian-windowed
+    positions as for the segmentation methods; sharpness and roundness stay IRAF's.
 ``segmentation``
     SEP's extraction (the Source Extractor algorithm): the image is smoothed with a normalised
     Gaussian of the given FWHM, segments of at least ``npixels`` connected pixels above
@@ -216,10 +222,30 @@ def _run_daofind(prep: Prepared, *, threshold_sigma: float, fwhm: float, **_: An
 
 
 def _run_iraf(prep: Prepared, *, threshold_sigma: float, fwhm: float, **_: Any) -> Catalog:
+    """IRAF starfind at ``threshold_sigma`` x the noise of its convolved image, with windowed centroids."""
     from photutils.detection import IRAFStarFinder
 
-    finder = IRAFStarFinder(threshold=threshold_sigma * prep.rms, fwhm=fwhm)
-    return _star_finder_catalog(prep, finder, roundness_column="roundness")
+    probe = IRAFStarFinder(threshold=1.0, fwhm=fwhm)
+    noise_gain = float(np.sqrt(np.sum(np.asarray(probe.kernel.data, dtype=np.float64) ** 2)))
+    finder = IRAFStarFinder(threshold=(threshold_sigma * noise_gain) * prep.rms, fwhm=fwhm)
+    cat = _star_finder_catalog(prep, finder, roundness_column="roundness")
+    cat.x, cat.y = _windowed_centroids(prep, cat.x, cat.y, fwhm)
+    return cat
+
+
+def _windowed_centroids(prep: Prepared, x: np.ndarray, y: np.ndarray, fwhm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Refine ``(x, y)`` with SEP's Gaussian-windowed positions (sigma from ``fwhm``).
+
+    A position is kept as given where the refinement fails, is not finite, or moves by ``fwhm`` or more.
+    """
+    import sep
+
+    if x.size == 0:
+        return x, y
+    sig = np.full(x.size, fwhm / GAUSSIAN_SIGMA_TO_FWHM)
+    xw, yw, flag = sep.winpos(prep.data, x, y, sig, mask=prep.nan_mask)
+    good = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < fwhm)
+    return np.where(good, xw, x), np.where(good, yw, y)
 
 
 def _run_segmentation(prep: Prepared, *, threshold_sigma: float, **options: Any) -> Catalog:
@@ -261,14 +287,7 @@ def _run_sep(prep: Prepared, *, threshold: float, fwhm: float, npixels: int, deb
             raise InvalidRequestError(
                 "Too many connected pixels above the threshold; raise threshold_sigma or npixels"
             ) from error
-    x = objects["x"].astype(np.float64)
-    y = objects["y"].astype(np.float64)
-    if x.size:
-        sig = np.full(x.size, fwhm / GAUSSIAN_SIGMA_TO_FWHM)
-        xw, yw, flag = sep.winpos(prep.data, x, y, sig, mask=prep.nan_mask)
-        good = (flag == 0) & np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - x, yw - y) < fwhm)
-        x = np.where(good, xw, x)
-        y = np.where(good, yw, y)
+    x, y = _windowed_centroids(prep, objects["x"].astype(np.float64), objects["y"].astype(np.float64), fwhm)
     return Catalog(x=x, y=y, flux=objects["flux"].astype(np.float64), peak=objects["peak"].astype(np.float64))
 
 
