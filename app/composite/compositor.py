@@ -5,10 +5,10 @@ one optimal celestial grid for all files of all channels, sizes the working grid
 (never much larger than width x height), to ``MAX_COMPOSITE_REPROJECT_PIXELS`` and to a byte
 budget (413 when even the smallest grid cannot fit), then reads each file downscaled to about the
 grid's pixel scale, reprojects it once (:func:`app.processing.reprojection.reproject_fast`) and
-co-adds the files of a channel with coverage weights. Reprojected channels are cached per worker
-process (bounded by entries, bytes and age) under a key of file identities and the grid, so
-re-stretching the same inputs skips the reprojection and a full-size export never reuses a
-preview-resolution grid.
+co-adds the files of a channel with coverage weights. Reprojected channels are cached on disk,
+shared by all worker processes (:mod:`app.composite.channel_cache`, bounded by entries, bytes and
+age) under a key of file identities, read factors and the grid, so re-stretching the same inputs
+skips the reprojection on any worker and a full-size export never reuses a preview-resolution grid.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.wcs import WCS
 
+from app.composite.channel_cache import DiskChannelCache
 from app.core.exceptions import InvalidFitsError, InvalidRequestError, NoImageDataError, PayloadTooLargeError
 from app.processing import avm, compositing, encoding
 from app.processing.enhancement import StretchSettings
@@ -74,6 +73,7 @@ class CompositeJob:
     cache_ttl_seconds: float
     cache_max_entries: int
     cache_max_bytes: int
+    cache_dir: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -196,44 +196,16 @@ def plan_grid(
 # --------------------------------------------------------------------------- cache
 
 
-class ChannelCache:
-    """Reprojected channels of this worker process, bounded by entries, bytes and age."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[object, ...], tuple[float, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[object, ...], ttl: float) -> np.ndarray | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            stamp, array = item
-            if time.monotonic() - stamp > ttl:
-                del self._items[key]
-                return None
-            self._items.move_to_end(key)
-            return array
-
-    def put(self, key: tuple[object, ...], array: np.ndarray, *, max_entries: int, max_bytes: int) -> None:
-        if max_entries <= 0 or array.nbytes > max_bytes:
-            return
-        array.setflags(write=False)
-        with self._lock:
-            self._items[key] = (time.monotonic(), array)
-            self._items.move_to_end(key)
-            while len(self._items) > max_entries or sum(a.nbytes for _, a in self._items.values()) > max_bytes:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-CHANNEL_CACHE = ChannelCache()
+def channel_cache(job: CompositeJob) -> DiskChannelCache | None:
+    """The on-disk channel cache shared by all worker processes, or ``None`` when the job has none."""
+    if job.cache_dir is None:
+        return None
+    return DiskChannelCache(
+        job.cache_dir,
+        ttl_seconds=job.cache_ttl_seconds,
+        max_entries=job.cache_max_entries,
+        max_bytes=job.cache_max_bytes,
+    )
 
 
 # --------------------------------------------------------------------------- reprojection
@@ -291,14 +263,16 @@ def render_composite(job: CompositeJob) -> CompositeOutput:
         memory_budget_bytes=job.memory_budget_bytes,
     )
     grid = plan.grid
+    cache = channel_cache(job)
     cache_state = []
     reprojected = []
     for channel_sources, factors in zip(sources, plan.read_factors, strict=True):
         key = (tuple(s.identity() for s in channel_sources), factors, grid.key())
-        cached = CHANNEL_CACHE.get(key, job.cache_ttl_seconds)
+        cached = cache.get(key, grid.shape) if cache is not None else None
         if cached is None:
             data = reproject_channel(channel_sources, factors, grid)
-            CHANNEL_CACHE.put(key, data, max_entries=job.cache_max_entries, max_bytes=job.cache_max_bytes)
+            if cache is not None:
+                cache.put(key, data)
             cache_state.append("miss")
         else:
             data = cached

@@ -107,6 +107,7 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
         cache_ttl_seconds=settings.composite_cache_ttl_seconds,
         cache_max_entries=settings.composite_cache_max_entries,
         cache_max_bytes=settings.composite_cache_max_bytes,
+        cache_dir=str(settings.composite_cache_dir),
         extra_headers=extra,
     )
 

@@ -26,6 +26,10 @@ def _default_temp_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "jwst-cache"
 
 
+def _default_composite_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "jwst-composite-cache"
+
+
 class Settings(BaseSettings):
     """Typed configuration for the MAST proxy and the processing engine."""
 
@@ -73,6 +77,7 @@ class Settings(BaseSettings):
     composite_cache_ttl_seconds: float = Field(default=600.0, alias="COMPOSITE_CACHE_TTL_SECONDS", ge=0)
     composite_cache_max_entries: int = Field(default=3, alias="COMPOSITE_CACHE_MAX_ENTRIES", ge=0)
     composite_cache_max_bytes: int = Field(default=512 * MIB, alias="COMPOSITE_CACHE_MAX_BYTES", ge=0)
+    composite_cache_dir: Path = Field(default_factory=_default_composite_cache_dir, alias="COMPOSITE_CACHE_DIR")
     semantic_data_dir: Path = Field(default=Path("/app/data/semantic"), alias="SEMANTIC_DATA_DIR")
 
     # --- executor and gate (design section 2) ---

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.composite.compositor import CHANNEL_CACHE
 from main import create_app
 from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
@@ -71,7 +70,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    CHANNEL_CACHE.clear()
-    app = create_app(make_settings(data_root, tmp_path_factory.mktemp("c")))
+    tmp = tmp_path_factory.mktemp("c")
+    app = create_app(make_settings(data_root, tmp, COMPOSITE_CACHE_DIR=tmp / "composite-cache"))
     with TestClient(app) as test_client:
         yield test_client

@@ -12,7 +12,7 @@ from astropy.wcs import WCS
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.composite.compositor import CHANNEL_CACHE, render_composite
+from app.composite.compositor import render_composite
 from app.composite.models import NChannelCompositeRequest
 from app.composite.service import build_job
 from app.processing.avm import parse_avm_xmp, wcs_from_avm
@@ -231,13 +231,12 @@ def test_reproject_pixel_budget_downscales(data_root: Path, tmp_path: Path) -> N
 
 
 def test_memory_estimate_bounds_measured_allocations(data_root: Path, tmp_path: Path) -> None:
-    settings = make_settings(data_root, tmp_path)
+    settings = make_settings(data_root, tmp_path, COMPOSITE_CACHE_DIR=tmp_path / "composite-cache")
     request = NChannelCompositeRequest.model_validate(
         request_body([channel(["x"], hue=0), channel(["y"], hue=120), channel(["z"], hue=240)], width=800, height=800)
     )
     paths = [[str(data_root / "ch" / n)] for n in ("a.fits", "b.fits", "c.fits")]
     job = build_job(request, paths, settings)
-    CHANNEL_CACHE.clear()
     tracemalloc.start()
     try:
         output = render_composite(job)

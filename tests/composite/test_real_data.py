@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from scipy import ndimage
 
-from app.composite.compositor import CHANNEL_CACHE
 from app.processing.avm import parse_avm_xmp, wcs_from_avm
 from main import create_app
 from tests.composite.conftest import channel, make_settings, request_body
@@ -39,9 +38,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def real_client(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    CHANNEL_CACHE.clear()
     root = next(iter(files.values())).parent
-    with TestClient(create_app(make_settings(root, tmp_path_factory.mktemp("cache")))) as client:
+    tmp = tmp_path_factory.mktemp("cache")
+    with TestClient(create_app(make_settings(root, tmp, COMPOSITE_CACHE_DIR=tmp / "composite-cache"))) as client:
         yield client
 
 
