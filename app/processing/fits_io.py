@@ -412,6 +412,26 @@ def read_plane(
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
 
 
+def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, slice_index: int = -1) -> np.ndarray:
+    """Read only ``[rows, cols]`` of one plane of the HDU described by ``info``, as float32.
+
+    Slicing the memory map (or the compressed section) touches only the rows of the window, so a
+    small region of a huge image costs a small read.
+    """
+    lead = _leading_index(info, resolve_slice(info, slice_index))
+    with open_fits(path) as hdul:
+        hdu = hdul[info.hdu_index]
+        compressed = isinstance(hdu, fits.CompImageHDU)
+        try:
+            source: Any = hdu.section if compressed else hdu.data
+            if source is None:
+                raise NoImageDataError()
+            return _scale_raw(source[(*lead, rows, cols)], info.header, compressed=compressed)
+        except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
+            logger.info("fits_read_failed", extra={"error": type(error).__name__})
+            raise InvalidFitsError("FITS data is truncated or unreadable") from error
+
+
 def celestial_wcs(header: fits.Header) -> WCS | None:
     """The celestial part of the header's WCS, or ``None`` when there is none (or it is broken)."""
     try:

@@ -13,13 +13,12 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-from astropy.io import fits
 
-from app.core.exceptions import FitsTooLargeError, InvalidFitsError, InvalidRequestError, NoImageDataError
-from app.processing.fits_io import ImageInfo, _scale_raw, image_info, open_fits, resolve_slice
+from app.core.exceptions import FitsTooLargeError, InvalidRequestError
+from app.processing.fits_io import ImageInfo, image_info, read_window
 
 logger = logging.getLogger("app.processing.regions")
 
@@ -155,22 +154,7 @@ def _on_boundary(vertices: tuple[tuple[float, float], ...], cols: np.ndarray, ro
 
 def read_box(path: Path | str, info: ImageInfo, box: Box) -> np.ndarray:
     """Read only ``box`` of the middle plane of the image HDU described by ``info`` (float32)."""
-    used_slice = resolve_slice(info, -1)
-    lead: tuple[int, ...] = ()
-    if info.is_cube:
-        lead = (used_slice, *(n // 2 for n in info.shape[1:-2]))
-    with open_fits(path) as hdul:
-        hdu = hdul[info.hdu_index]
-        compressed = isinstance(hdu, fits.CompImageHDU)
-        try:
-            source: Any = hdu.section if compressed else hdu.data
-            if source is None:
-                raise NoImageDataError()
-            window = source[(*lead, slice(box.y0, box.y1), slice(box.x0, box.x1))]
-            return _scale_raw(window, info.header, compressed=compressed)
-        except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
-            logger.info("fits_read_failed", extra={"error": type(error).__name__})
-            raise InvalidFitsError("FITS data is truncated or unreadable") from error
+    return read_window(path, info, rows=slice(box.y0, box.y1), cols=slice(box.x0, box.x1))
 
 
 def finite_statistics(values: np.ndarray) -> dict[str, float | int]:
