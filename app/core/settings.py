@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     mast_download_read_timeout: float = Field(default=300.0, alias="MAST_DOWNLOAD_READ_TIMEOUT", gt=0)
     mast_s3_part_bytes: int = Field(default=8 * MIB, alias="MAST_S3_PART_BYTES", ge=1024)
     mast_s3_part_concurrency: int = Field(default=8, alias="MAST_S3_PART_CONCURRENCY", ge=1, le=64)
+    mast_s3_split_after_seconds: float = Field(default=0.5, alias="MAST_S3_SPLIT_AFTER_SECONDS", ge=0)
     mast_search_cache_ttl: float = Field(default=300.0, alias="MAST_SEARCH_CACHE_TTL", ge=0)
     mast_search_cache_size: int = Field(default=256, alias="MAST_SEARCH_CACHE_SIZE", ge=1)
 

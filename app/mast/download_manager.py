@@ -127,6 +127,7 @@ class DownloadManager:
             endpoint_url=settings.mast_s3_endpoint_url,
             part_bytes=settings.mast_s3_part_bytes,
             part_concurrency=settings.mast_s3_part_concurrency,
+            split_after_seconds=settings.mast_s3_split_after_seconds,
             file_concurrency=settings.mast_download_concurrency,
             retries=settings.mast_download_retries,
             backoff_seconds=settings.mast_download_backoff_seconds,

@@ -48,6 +48,22 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class Segment(BaseModel):
+    """A byte range ``[start, end)`` of an S3 object and how many bytes from its start are on disk.
+
+    The segments of a file always tile the whole object; splitting one moves its ``end`` (never
+    below what is on disk or in flight) and adds the rest as a new segment.
+    """
+
+    start: int
+    end: int
+    done: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.start - self.done
+
+
 class FileState(BaseModel):
     """One file of a job (contract 5.4 plus the source of its bytes)."""
 
@@ -62,12 +78,11 @@ class FileState(BaseModel):
     completed_at: str | None = None
     uri: str | None = None
     s3_key: str | None = None
-    part_bytes: int = 0
-    part_offsets: dict[int, int] = Field(default_factory=dict)
+    segments: list[Segment] = Field(default_factory=list)
 
-    def parts_bytes(self) -> int:
-        """Bytes on disk of a ranged S3 download: each part's contiguous prefix."""
-        return sum(self.part_offsets.values())
+    def segments_bytes(self) -> int:
+        """Bytes on disk of a ranged S3 download: each segment's contiguous prefix."""
+        return sum(segment.done for segment in self.segments)
 
 
 class JobState(BaseModel):
@@ -269,16 +284,16 @@ class StateStore:
                 file.downloaded_bytes = final.stat().st_size
             elif part.exists():
                 size = part.stat().st_size
-                if file.s3_key and file.part_offsets and size == file.total_bytes:
-                    file.downloaded_bytes = file.parts_bytes()
+                if file.s3_key and file.segments and size == file.total_bytes:
+                    file.downloaded_bytes = file.segments_bytes()
                 else:
                     file.downloaded_bytes = size
-                    file.part_offsets = {}
+                    file.segments = []
                 file.status = "paused"
             else:
                 file.status = "pending"
                 file.downloaded_bytes = 0
-                file.part_offsets = {}
+                file.segments = []
             file.error = None
         state.recount()
         return state

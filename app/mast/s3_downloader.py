@@ -1,19 +1,30 @@
 """Parallel ranged downloads from the public MAST bucket with aioboto3 (contract 0, P19).
 
 Requests are anonymous (unsigned) and go to ``MAST_S3_ENDPOINT_URL`` (AWS when unset). Keys
-come from MAST's cloud path lookup, never from string building. A file is split into at most
-``part_concurrency`` ranges (each at least ``part_bytes``) fetched concurrently and written at
-their offsets into a pre-sized ``.part`` file. The job state records, per part, how many bytes
-from its start are on disk, so a retry, a pause or a killed process resumes every part where it
-stopped. The ``.part`` becomes the final file once every part is there and the size matches the
-product list and the bucket's ``ContentLength``.
+come from MAST's cloud path lookup, never from string building.
+
+An object starts as one segment fetched by one connection. Every ``TICK_SECONDS`` the transfer
+measures its throughput; while the connections are few, the bytes left would take longer than
+``split_after_seconds`` at the per-connection rate and the previous addition paid off (at least
+``GAIN`` more throughput), it doubles its connections, each taking the upper half of the largest
+unfinished segment (work stealing; a connection that finishes its segment steals the same way).
+So a link that limits each connection (S3 over the internet) gets up to ``part_concurrency``
+parallel ranged GETs, while a fast local endpoint keeps the single stream that serves it best.
+``split_after_seconds = 0`` splits every object into ``part_concurrency`` segments at once.
+
+Bytes are written at their offsets into a pre-sized ``.part`` file; the job state records, per
+segment, how many bytes from its start are on disk, so a retry, a pause or a killed process
+resumes every segment where it stopped. The ``.part`` becomes the final file once every
+segment is complete and the size matches the product list and the bucket's ``ContentLength``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +35,16 @@ from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.mast.chunked_downloader import DownloadError, finalize_file, interruptible_sleep, part_path
-from app.mast.download_state_manager import FileState, utc_now
+from app.mast.download_state_manager import FileState, Segment, utc_now
 from app.mast.download_tracker import JobInterruptedError, JobTracker
 
 logger = logging.getLogger("app.mast.s3")
 
 S3_UNAVAILABLE = "S3_UNAVAILABLE:"
-READ_BYTES = 256 * 1024
+READ_BYTES = 1024 * 1024
+TICK_SECONDS = 0.25
+GAIN = 1.2
+ALIGN = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,7 @@ class S3Options:
     part_bytes: int = 8 * 1024 * 1024
     part_concurrency: int = 8
     file_concurrency: int = 3
+    split_after_seconds: float = 0.5
     retries: int = 3
     backoff_seconds: float = 1.0
 
@@ -52,16 +67,6 @@ class S3UnavailableError(DownloadError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"{S3_UNAVAILABLE} {detail}")
-
-
-def plan_part_bytes(size: int, opts: S3Options) -> int:
-    """Part size for an object: one part per connection, never below ``opts.part_bytes``."""
-    return max(opts.part_bytes, -(-size // opts.part_concurrency))
-
-
-def part_ranges(size: int, part_bytes: int) -> list[tuple[int, int]]:
-    """Inclusive ``(start, end)`` byte ranges covering ``size`` bytes."""
-    return [(start, min(start + part_bytes, size) - 1) for start in range(0, size, part_bytes)]
 
 
 def client_config(opts: S3Options) -> AioConfig:
@@ -74,6 +79,22 @@ def client_config(opts: S3Options) -> AioConfig:
     )
 
 
+def split_segment(segment: Segment, cursor: int, min_bytes: int) -> Segment | None:
+    """Cut the bytes after ``cursor`` of ``segment`` in two and return the upper half.
+
+    ``cursor`` is where the segment's connection has read to (written or in flight); the cut is
+    aligned and leaves at least ``min_bytes`` on each side, else nothing is cut.
+    """
+    rest = segment.end - cursor
+    if rest < 2 * min_bytes:
+        return None
+    cut = cursor + rest // 2
+    cut = min(max(cut - cut % ALIGN, cursor + min_bytes), segment.end - min_bytes)
+    upper = Segment(start=cut, end=segment.end)
+    segment.end = cut
+    return upper
+
+
 def _prepare_part_file(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:
@@ -81,68 +102,214 @@ def _prepare_part_file(path: Path, size: int) -> None:
             handle.truncate(size)
 
 
-def _pwrite(fd: int, data: bytes, offset: int) -> None:
+def _pwrite(fd: int, data: bytes, offset: int) -> int:
+    """Write all of ``data`` at ``offset``; return its length."""
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
+    return len(data)
 
 
-async def _write_at(fd: int, data: bytes, offset: int) -> None:
-    """Write in a thread; if cancelled meanwhile, wait for the write before leaving (the fd stays valid)."""
-    future = asyncio.get_running_loop().run_in_executor(None, _pwrite, fd, data, offset)
-    try:
-        await asyncio.shield(future)
-    except asyncio.CancelledError:
-        await asyncio.wait([future])
-        raise
+def _unavailable(file: FileState, error: ClientError) -> S3UnavailableError | None:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
+        return S3UnavailableError(f"{file.filename} is not readable in the bucket ({code})")
+    return None
 
 
-async def _fetch_part(
-    s3: Any, opts: S3Options, file: FileState, fd: int, index: int, start: int, end: int, tracker: JobTracker
-) -> None:
-    """Fetch one range into the ``.part`` file from its recorded offset, with retries."""
-    attempt = 0
-    length = end - start + 1
-    while True:
-        tracker.check_control()
-        done = file.part_offsets.get(index, 0)
-        if done >= length:
-            return
-        try:
-            response = await s3.get_object(Bucket=opts.bucket, Key=file.s3_key, Range=f"bytes={start + done}-{end}")
-            body = response["Body"]
+class _Transfer:
+    """One object's segments, the connections working on them and the splitting policy."""
+
+    def __init__(
+        self,
+        s3: Any,
+        opts: S3Options,
+        file: FileState,
+        fd: int,
+        size: int,
+        tracker: JobTracker,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        self.s3, self.opts, self.file, self.fd, self.size = s3, opts, file, fd, size
+        self.tracker, self.slots = tracker, slots
+        self.cursors: dict[int, int] = {}  # segment index -> offset read to (written or in flight)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.changed = asyncio.Event()
+        self.received = 0
+        self.per_connection_rate = 0.0
+
+    # --- choosing work ------------------------------------------------------------------------------
+
+    def _queued(self) -> int | None:
+        for index, segment in enumerate(self.file.segments):
+            if segment.remaining > 0 and index not in self.cursors:
+                return index
+        return None
+
+    def _worth_splitting(self, rest: int) -> bool:
+        if self.opts.split_after_seconds <= 0:
+            return True
+        rate = self.per_connection_rate
+        return rate > 0 and rest / rate > self.opts.split_after_seconds
+
+    def _steal(self) -> int | None:
+        if not self.cursors:
+            return None
+        index, cursor = max(self.cursors.items(), key=lambda item: self.file.segments[item[0]].end - item[1])
+        segment = self.file.segments[index]
+        if not self._worth_splitting(segment.end - cursor):
+            return None
+        upper = split_segment(segment, cursor, self.opts.part_bytes)
+        if upper is None:
+            return None
+        self.file.segments.append(upper)
+        return len(self.file.segments) - 1
+
+    def _next(self) -> int | None:
+        index = self._queued()
+        return index if index is not None else self._steal()
+
+    # --- connections --------------------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        task = asyncio.create_task(self._worker())
+        self.tasks.append(task)
+        task.add_done_callback(lambda _: self.changed.set())
+
+    def _live(self) -> int:
+        return sum(1 for task in self.tasks if not task.done())
+
+    async def _worker(self) -> None:
+        async with self.slots:
+            index = self._next()
+            while index is not None:
+                self.cursors[index] = self.file.segments[index].start + self.file.segments[index].done
+                try:
+                    await self._fetch(index)
+                finally:
+                    del self.cursors[index]
+                index = self._next()
+
+    async def _fetch(self, index: int) -> None:
+        """Fetch one segment from its recorded offset to its (possibly moving) end, with retries."""
+        attempt = 0
+        while True:
+            self.tracker.check_control()
             try:
-                while True:
-                    data = await body.read(READ_BYTES)
-                    if not data:
-                        break
-                    if done + len(data) > length:
-                        raise DownloadError(f"{file.filename}: S3 sent more bytes than asked", retryable=True)
-                    await _write_at(fd, data, start + done)
-                    done += len(data)
-                    file.part_offsets[index] = done  # only after the bytes are written
-                    tracker.add_bytes(file, len(data))
-                    tracker.check_control()
-            finally:
-                body.close()
-            if done != length:
-                raise DownloadError(f"{file.filename}: short S3 read", retryable=True)
+                await self._stream(index)
+                return
+            except JobInterruptedError:
+                raise
+            except ClientError as error:
+                unavailable = _unavailable(self.file, error)
+                if unavailable is not None:
+                    raise unavailable from error
+                reason = f"{self.file.filename}: S3 error {error.response.get('Error', {}).get('Code', '')}"
+            except (BotoCoreError, OSError, DownloadError) as error:
+                reason = f"{self.file.filename}: S3 transfer failed ({type(error).__name__})"
+            attempt += 1
+            if attempt > self.opts.retries:
+                raise DownloadError(f"{reason}; gave up after {self.opts.retries} retries")
+            await interruptible_sleep(self.opts.backoff_seconds * 2 ** (attempt - 1), self.tracker)
+
+    async def _stream(self, index: int) -> None:
+        segment = self.file.segments[index]
+        position = segment.start + segment.done
+        self.cursors[index] = position
+        if position >= segment.end:
             return
-        except JobInterruptedError:
-            raise
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
-                raise S3UnavailableError(f"{file.filename} is not readable in the bucket ({code})") from error
-            reason = f"{file.filename}: S3 error {code}"
-        except (BotoCoreError, OSError, DownloadError) as error:
-            reason = f"{file.filename}: S3 transfer failed ({type(error).__name__})"
-        attempt += 1
-        if attempt > opts.retries:
-            raise DownloadError(f"{reason}; gave up after {opts.retries} retries")
-        await interruptible_sleep(opts.backoff_seconds * 2 ** (attempt - 1), tracker)
+        whole = position == 0 and segment.end == self.size
+        expected = self.size if whole else segment.end - position  # the end may move while we wait
+        args: dict[str, Any] = {"Bucket": self.opts.bucket, "Key": self.file.s3_key}
+        if not whole:  # the first connection reads the object as a plain GET, like a single stream
+            args["Range"] = f"bytes={position}-{segment.end - 1}"
+        response = await self.s3.get_object(**args)
+        if int(response.get("ContentLength", -1)) != expected:
+            raise DownloadError(f"{self.file.filename}: S3 answered another length than asked", retryable=True)
+        body = response["Body"]
+        loop = asyncio.get_running_loop()
+        writing: asyncio.Future[int] | None = None  # one write in flight while the next chunk arrives
+        try:
+            while position < segment.end:
+                data = await body.read(READ_BYTES)
+                if not data:
+                    raise DownloadError(f"{self.file.filename}: short S3 read", retryable=True)
+                data = data[: segment.end - position]  # the segment may have been split meanwhile
+                self.cursors[index] = position + len(data)
+                if writing is not None:
+                    await self._written(segment, writing)
+                writing = loop.run_in_executor(None, _pwrite, self.fd, data, position)
+                position += len(data)
+                self.tracker.check_control()
+        finally:
+            body.close()
+            if writing is not None:  # never leave a write running on the fd
+                await asyncio.wait([writing])
+                if not writing.exception():
+                    await self._written(segment, writing)
+
+    async def _written(self, segment: Segment, writing: asyncio.Future[int]) -> None:
+        """Wait for a chunk's write; only then count its bytes as on disk."""
+        count = await asyncio.shield(writing)
+        segment.done += count
+        self.received += count
+        self.tracker.add_bytes(self.file, count)
+
+    # --- the whole object ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        pending = sum(1 for segment in self.file.segments if segment.remaining > 0)
+        up_front = self.opts.part_concurrency if self.opts.split_after_seconds <= 0 else 1
+        for _ in range(max(1, min(self.opts.part_concurrency, max(pending, up_front)))):
+            self.spawn()
+        grower = asyncio.create_task(self._grow())
+        try:
+            while True:
+                self.changed.clear()
+                for task in self.tasks:
+                    if task.done():
+                        task.result()  # raises the first failure
+                if not self._live():
+                    return
+                await self.changed.wait()
+        finally:
+            grower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await grower
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _grow(self) -> None:
+        """Measure the throughput; add connections while they pay off."""
+        last_received, last_time = self.received, time.monotonic()
+        rate_before_growth: float | None = None
+        growing = self.opts.split_after_seconds > 0
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            warming_up = last_received == 0  # this tick holds the first response's latency
+            rate = (self.received - last_received) / max(now - last_time, 1e-6)
+            last_received, last_time = self.received, now
+            if rate <= 0 or not self.cursors or warming_up:
+                continue
+            self.per_connection_rate = rate / len(self.cursors)
+            if rate_before_growth is not None and rate < rate_before_growth * GAIN:
+                growing = False  # the last connections added did not pay off
+            if not growing:
+                continue
+            active = self._live()
+            wanted = min(active, self.opts.part_concurrency - active)
+            if wanted <= 0:
+                continue
+            index, cursor = max(self.cursors.items(), key=lambda item: self.file.segments[item[0]].end - item[1])
+            if not self._worth_splitting(self.file.segments[index].end - cursor):
+                continue
+            rate_before_growth = rate
+            for _ in range(wanted):
+                self.spawn()
 
 
 async def _object_size(s3: Any, opts: S3Options, file: FileState) -> int:
@@ -157,9 +324,9 @@ async def _object_size(s3: Any, opts: S3Options, file: FileState) -> int:
 
 
 async def download_object(
-    s3: Any, opts: S3Options, file: FileState, tracker: JobTracker, parts: asyncio.Semaphore
+    s3: Any, opts: S3Options, file: FileState, tracker: JobTracker, slots: asyncio.Semaphore
 ) -> None:
-    """Download one object as concurrent ranged GETs, resuming from its finished parts."""
+    """Download one object over one or more connections, resuming from its recorded segments."""
     final = Path(file.local_path)
     if file.status == "complete" and final.exists():
         return
@@ -172,40 +339,32 @@ async def download_object(
         file.total_bytes = size
         tracker.state.recount()
     part = part_path(final)
-    part_bytes = plan_part_bytes(size, opts)
-    if not part.exists() or part.stat().st_size != size or file.part_bytes != part_bytes:
-        file.part_offsets = {}
-    file.part_bytes = part_bytes
+    if not part.exists() or part.stat().st_size != size or not _tiles(file.segments, size):
+        file.segments = [Segment(start=0, end=size)]
     await asyncio.to_thread(_prepare_part_file, part, size)
-    tracker.set_file_bytes(file, file.parts_bytes())
+    tracker.set_file_bytes(file, file.segments_bytes())
     file.status = "downloading"
     file.started_at = file.started_at or utc_now()
     tracker.state.current_file = file.filename
     fd = await asyncio.to_thread(os.open, part, os.O_WRONLY)
     try:
-
-        async def run(index: int, start: int, end: int) -> None:
-            async with parts:
-                await _fetch_part(s3, opts, file, fd, index, start, end, tracker)
-
-        tasks = [
-            asyncio.create_task(run(i, start, end))
-            for i, (start, end) in enumerate(part_ranges(size, part_bytes))
-            if file.part_offsets.get(i, 0) < end - start + 1
-        ]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await _Transfer(s3, opts, file, fd, size, tracker, slots).run()
     finally:
         await asyncio.to_thread(os.close, fd)
-    if part.stat().st_size != size:
+    if part.stat().st_size != size or file.segments_bytes() != size:
         raise DownloadError(f"{file.filename}: incomplete S3 download")
     finalize_file(file, tracker)
-    file.part_offsets = {}
+    file.segments = []
+
+
+def _tiles(segments: list[Segment], size: int) -> bool:
+    """Whether recorded segments cover ``[0, size)`` exactly once (else the record is discarded)."""
+    position = 0
+    for segment in sorted(segments, key=lambda s: s.start):
+        if segment.start != position or not 0 <= segment.done <= segment.end - segment.start:
+            return False
+        position = segment.end
+    return position == size
 
 
 async def download_objects(session: Any, opts: S3Options, files: Sequence[FileState], tracker: JobTracker) -> list[str]:
@@ -216,7 +375,7 @@ async def download_objects(session: Any, opts: S3Options, files: Sequence[FileSt
     """
     errors: list[str] = []
     file_slots = asyncio.Semaphore(opts.file_concurrency)
-    parts = asyncio.Semaphore(opts.part_concurrency)
+    slots = asyncio.Semaphore(opts.part_concurrency)
     async with session.client(
         "s3", endpoint_url=opts.endpoint_url, region_name=opts.region, config=client_config(opts)
     ) as s3:
@@ -224,7 +383,7 @@ async def download_objects(session: Any, opts: S3Options, files: Sequence[FileSt
         async def one(file: FileState) -> None:
             async with file_slots:
                 try:
-                    await download_object(s3, opts, file, tracker, parts)
+                    await download_object(s3, opts, file, tracker, slots)
                 except S3UnavailableError:
                     raise
                 except DownloadError as error:

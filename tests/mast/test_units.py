@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import os
 import time
 from pathlib import Path
 
-import aioboto3
 import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
@@ -18,11 +15,9 @@ from fastapi.testclient import TestClient
 from app.core.settings import Settings
 from app.mast.download_manager import safe_filename
 from app.mast.download_state_manager import FileState, JobState, StateStore
-from app.mast.download_tracker import JobInterruptedError, JobTracker, build_progress
+from app.mast.download_tracker import build_progress
 from app.mast.mast_service import name_variants, serialize_rows
-from app.mast.s3_downloader import S3Options, download_objects
 from main_mast import create_app
-from tests.mast.conftest import PUBLIC_BUCKET
 from tests.support.mast_emulator import MastEmulator
 from tests.support.net import free_port
 from tests.support.s3_server import S3Server
@@ -125,45 +120,6 @@ def test_cleanup_removes_only_old_orphans(tmp_path: Path) -> None:
     os.utime(store.finished_path("done1"), (old, old))
     assert store.cleanup() == {"parts": 1, "states": 1}
     assert not orphan.exists() and fresh.exists() and referenced.exists() and store.load("live1") is not None
-
-
-def test_s3_ranged_parts_resume_after_interrupt(
-    tmp_path: Path, s3_server: S3Server, public_bucket: str, emulator: MastEmulator
-) -> None:
-    name = "jw02739001001_02101_00001_nrca1_cal.fits"
-    content = emulator.file_bytes(name)
-    key = emulator.cloud_paths[f"mast:JWST/product/{name}"].lstrip("/")  # type: ignore[union-attr]
-    part_bytes = 128 * 1024
-    opts = S3Options(bucket=PUBLIC_BUCKET, endpoint_url=s3_server.endpoint, part_bytes=part_bytes, part_concurrency=2)
-    store = StateStore(tmp_path)
-    file = FileState(filename=name, local_path=str(tmp_path / "obs" / name), total_bytes=len(content), s3_key=key)
-    state = JobState(job_id="s3job", obs_id="obs", download_dir=str(tmp_path / "obs"), files=[file], kind="s3")
-    state.recount()
-
-    class StopMidway(JobTracker):
-        def check_control(self) -> None:
-            if len(file.part_offsets) == 2 and file.parts_bytes() >= len(content) // 2:
-                raise JobInterruptedError("pause")
-
-    with pytest.raises(JobInterruptedError):
-        asyncio.run(download_objects(aioboto3.Session(), opts, [file], StopMidway(state, store)))
-    # One ranged part per connection (2), each at least part_bytes long, both stopped midway.
-    assert file.part_bytes == max(part_bytes, math.ceil(len(content) / 2))
-    assert len(file.part_offsets) == 2 and file.downloaded_bytes == file.parts_bytes() < len(content)
-    assert any(0 < done < file.part_bytes for done in file.part_offsets.values())
-    partial = Path(file.local_path + ".part")
-    assert partial.stat().st_size == len(content)
-    on_disk = partial.read_bytes()
-    for index, done in file.part_offsets.items():  # each part's recorded prefix holds the right bytes
-        start = index * file.part_bytes
-        assert done > 0 and on_disk[start : start + done] == content[start : start + done]
-    # Resume after a round trip through the state file, as a restarted worker would.
-    store.save(state)
-    reloaded = store.refresh_from_disk(store.load("s3job"))  # type: ignore[arg-type]
-    assert reloaded.downloaded_bytes == file.parts_bytes()
-    errors = asyncio.run(download_objects(aioboto3.Session(), opts, reloaded.files, JobTracker(reloaded, store)))
-    assert errors == [] and reloaded.files[0].status == "complete"
-    assert Path(file.local_path).read_bytes() == content and not partial.exists()
 
 
 def test_storage_provider_s3_copies_finished_files(

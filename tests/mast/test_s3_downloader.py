@@ -1,0 +1,211 @@
+"""The S3 downloader: segments that resume, and connections added only where they pay off.
+
+Against the real moto server (directly, and behind a relay that caps each connection's rate the
+way S3 over the internet does), plus a fake bucket whose links are paced exactly, to check the
+growth policy: per-connection limits → up to ``part_concurrency`` connections; one shared limit
+→ no more than the first doubling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import pytest
+
+from app.mast.download_state_manager import FileState, JobState, Segment, StateStore
+from app.mast.download_tracker import JobInterruptedError, JobTracker
+from app.mast.s3_downloader import S3Options, download_object, download_objects, split_segment
+from tests.mast.conftest import PUBLIC_BUCKET
+from tests.support.mast_emulator import MastEmulator
+from tests.support.s3_server import S3Server
+from tests.support.slow_link import start_slow_link
+
+KEY = "jwst/public/01234/big/jw01234_big_i2d.fits"
+
+
+def _job(tmp_path: Path, size: int, key: str = KEY, name: str = "big.fits") -> tuple[FileState, JobState, StateStore]:
+    file = FileState(filename=name, local_path=str(tmp_path / "obs" / name), total_bytes=size, s3_key=key)
+    state = JobState(job_id="s3job", obs_id="obs", download_dir=str(tmp_path / "obs"), files=[file], kind="s3")
+    state.recount()
+    return file, state, StateStore(tmp_path)
+
+
+def _assert_tiles(segments: list[Segment], size: int) -> None:
+    position = 0
+    for segment in sorted(segments, key=lambda s: s.start):
+        assert segment.start == position and segment.end > segment.start
+        position = segment.end
+    assert position == size
+
+
+def test_split_segment_keeps_what_is_read_and_aligns() -> None:
+    segment = Segment(start=0, end=10 * 1024 * 1024, done=1000)
+    upper = split_segment(segment, cursor=300_000, min_bytes=1024 * 1024)
+    assert upper is not None and upper.start == segment.end and upper.end == 10 * 1024 * 1024
+    assert upper.start % (64 * 1024) == 0 and upper.start > 300_000 + 1024 * 1024
+    small = Segment(start=0, end=3 * 1024 * 1024)
+    assert split_segment(small, cursor=2 * 1024 * 1024, min_bytes=1024 * 1024) is None
+    assert small.end == 3 * 1024 * 1024  # untouched when too small to cut
+
+
+def test_s3_segments_resume_after_interrupt(
+    tmp_path: Path, s3_server: S3Server, public_bucket: str, emulator: MastEmulator
+) -> None:
+    name = "jw02739001001_02101_00001_nrca1_cal.fits"
+    content = emulator.file_bytes(name)
+    key = emulator.cloud_paths[f"mast:JWST/product/{name}"].lstrip("/")  # type: ignore[union-attr]
+    opts = S3Options(
+        bucket=PUBLIC_BUCKET,
+        endpoint_url=s3_server.endpoint,
+        part_bytes=64 * 1024,
+        part_concurrency=3,
+        split_after_seconds=0,
+    )
+    file, state, store = _job(tmp_path, len(content), key, name)
+
+    class StopMidway(JobTracker):
+        def check_control(self) -> None:
+            started = [s for s in file.segments if s.done]
+            if len(started) >= 2 and file.segments_bytes() >= len(content) // 2:
+                raise JobInterruptedError("pause")
+
+    with pytest.raises(JobInterruptedError):
+        asyncio.run(download_objects(aioboto3.Session(), opts, [file], StopMidway(state, store)))
+    # Split up front: several segments on disk, the object not complete.
+    _assert_tiles(file.segments, len(content))
+    assert file.downloaded_bytes == file.segments_bytes() < len(content)
+    partial = Path(file.local_path + ".part")
+    on_disk = partial.read_bytes()
+    assert len(on_disk) == len(content)
+    for segment in file.segments:  # each segment's recorded prefix holds the right bytes
+        assert (
+            on_disk[segment.start : segment.start + segment.done]
+            == content[segment.start : segment.start + segment.done]
+        )
+    # Resume after a round trip through the state file, as a restarted worker would.
+    store.save(state)
+    reloaded = store.refresh_from_disk(store.load("s3job"))  # type: ignore[arg-type]
+    assert reloaded.downloaded_bytes == file.segments_bytes()
+    assert [s.model_dump() for s in reloaded.files[0].segments] == [s.model_dump() for s in file.segments]
+    errors = asyncio.run(download_objects(aioboto3.Session(), opts, reloaded.files, JobTracker(reloaded, store)))
+    assert errors == [] and reloaded.files[0].status == "complete" and reloaded.files[0].segments == []
+    assert Path(file.local_path).read_bytes() == content and not partial.exists()
+
+
+def test_damaged_segment_record_restarts_the_object(
+    tmp_path: Path, s3_server: S3Server, public_bucket: str, emulator: MastEmulator
+) -> None:
+    name = "jw02739001001_02101_00002_nrca1_cal.fits"
+    content = emulator.file_bytes(name)
+    key = emulator.cloud_paths[f"mast:JWST/product/{name}"].lstrip("/")  # type: ignore[union-attr]
+    file, state, store = _job(tmp_path, len(content), key, name)
+    part = Path(file.local_path + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\0" * len(content))
+    # A gap and an overlap: the record cannot be trusted, so nothing of it is kept.
+    file.segments = [Segment(start=0, end=100, done=100), Segment(start=50, end=len(content), done=10)]
+    opts = S3Options(bucket=PUBLIC_BUCKET, endpoint_url=s3_server.endpoint)
+    assert asyncio.run(download_objects(aioboto3.Session(), opts, [file], JobTracker(state, store))) == []
+    assert Path(file.local_path).read_bytes() == content
+
+
+def test_connections_added_on_a_link_that_limits_each_connection(
+    tmp_path: Path, s3_server: S3Server, public_bucket: str
+) -> None:
+    content = os.urandom(6 * 1024 * 1024)
+    s3_server.client().put_object(Bucket=public_bucket, Key=KEY, Body=content, ACL="public-read")
+    link = start_slow_link(f"127.0.0.1:{s3_server.port}", rate=2e6)  # 2 MB/s per connection: 3 s alone
+    try:
+        opts = S3Options(
+            bucket=PUBLIC_BUCKET,
+            endpoint_url=link.endpoint,
+            part_bytes=128 * 1024,
+            part_concurrency=4,
+            split_after_seconds=0.5,
+        )
+        file, state, store = _job(tmp_path, len(content))
+        seen: list[int] = []
+
+        class Watch(JobTracker):
+            def check_control(self) -> None:
+                seen.append(len(file.segments))
+
+        errors = asyncio.run(download_objects(aioboto3.Session(), opts, [file], Watch(state, store)))
+    finally:
+        link.stop()
+    assert errors == [] and Path(file.local_path).read_bytes() == content
+    assert seen[0] == 1 and max(seen) >= 4  # began as one stream, then split as connections were added
+
+
+class _PacedBody:
+    def __init__(self, data: bytes, clock: _Clock, link: _Link) -> None:
+        self.data, self.clock, self.link = data, clock, link
+
+    async def read(self, amount: int) -> bytes:
+        piece, self.data = self.data[:16384], self.data[16384:]
+        if piece:
+            await self.clock.spend(len(piece))
+        return piece
+
+    def close(self) -> None:
+        self.link.open -= 1
+
+
+class _Clock:
+    """Paces bytes at ``rate`` per second; shared by connections (one link) or one per connection.
+
+    Like a socket buffer, it lets a reader that was busy for a moment catch up (``BUFFER_SECONDS``).
+    """
+
+    BUFFER_SECONDS = 0.1
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.due = rate, 0.0
+
+    async def spend(self, count: int) -> None:
+        now = time.monotonic()
+        self.due = max(self.due, now - self.BUFFER_SECONDS) + count / self.rate
+        await asyncio.sleep(max(0.0, self.due - now))
+
+
+class _Link:
+    """A fake bucket holding one object, served at a per-connection or a shared rate."""
+
+    def __init__(self, data: bytes, rate: float, *, shared: bool) -> None:
+        self.data, self.rate, self.shared = data, rate, shared
+        self.shared_clock = _Clock(rate)
+        self.open = 0
+        self.peak = 0
+
+    async def head_object(self, **_: Any) -> dict[str, Any]:
+        return {"ContentLength": len(self.data)}
+
+    async def get_object(self, Range: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        start, end = 0, len(self.data) - 1
+        if Range:
+            first, last = Range.removeprefix("bytes=").split("-")
+            start, end = int(first), int(last)
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        clock = self.shared_clock if self.shared else _Clock(self.rate)
+        return {"ContentLength": end - start + 1, "Body": _PacedBody(self.data[start : end + 1], clock, self)}
+
+
+@pytest.mark.parametrize(("shared", "expected_peak"), [(False, 8), (True, 2)])
+def test_growth_stops_when_connections_stop_paying_off(tmp_path: Path, shared: bool, expected_peak: int) -> None:
+    content = os.urandom(8 * 1024 * 1024)
+    link = _Link(content, rate=2e6, shared=shared)  # 4 s on one connection
+    file, state, store = _job(tmp_path, len(content))
+    opts = S3Options(bucket="b", part_bytes=64 * 1024, part_concurrency=8, split_after_seconds=0.3)
+
+    async def run() -> None:
+        await download_object(link, opts, file, JobTracker(state, store), asyncio.Semaphore(8))
+
+    asyncio.run(run())
+    assert Path(file.local_path).read_bytes() == content
+    assert link.peak == expected_peak  # per-connection limits: grew to 8; one shared limit: stopped at 2
