@@ -42,7 +42,7 @@ logger = logging.getLogger("app.mast.s3")
 
 S3_UNAVAILABLE = "S3_UNAVAILABLE:"
 READ_BYTES = 1024 * 1024
-TICK_SECONDS = 0.25
+TICK_SECONDS = 0.2
 GAIN = 1.2
 ALIGN = 64 * 1024
 
@@ -138,6 +138,8 @@ class _Transfer:
         self.tasks: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
         self.received = 0
+        self.awaiting_first_bytes = 0  # requests sent that have not delivered yet
+        self.last_first_bytes_at = 0.0
         self.per_connection_rate = 0.0
 
     # --- choosing work ------------------------------------------------------------------------------
@@ -214,29 +216,39 @@ class _Transfer:
                 raise DownloadError(f"{reason}; gave up after {self.opts.retries} retries")
             await interruptible_sleep(self.opts.backoff_seconds * 2 ** (attempt - 1), self.tracker)
 
+    async def _open(self, position: int, end: int) -> Any:
+        """Send the GET for ``[position, end)`` and check the length of the answer; return its body."""
+        whole = position == 0 and end == self.size
+        args: dict[str, Any] = {"Bucket": self.opts.bucket, "Key": self.file.s3_key}
+        if not whole:  # the first connection reads the object as a plain GET, like a single stream
+            args["Range"] = f"bytes={position}-{end - 1}"
+        response = await self.s3.get_object(**args)
+        if int(response.get("ContentLength", -1)) != end - position:
+            raise DownloadError(f"{self.file.filename}: S3 answered another length than asked", retryable=True)
+        return response["Body"]
+
     async def _stream(self, index: int) -> None:
         segment = self.file.segments[index]
         position = segment.start + segment.done
         self.cursors[index] = position
         if position >= segment.end:
             return
-        whole = position == 0 and segment.end == self.size
-        expected = self.size if whole else segment.end - position  # the end may move while we wait
-        args: dict[str, Any] = {"Bucket": self.opts.bucket, "Key": self.file.s3_key}
-        if not whole:  # the first connection reads the object as a plain GET, like a single stream
-            args["Range"] = f"bytes={position}-{segment.end - 1}"
-        response = await self.s3.get_object(**args)
-        if int(response.get("ContentLength", -1)) != expected:
-            raise DownloadError(f"{self.file.filename}: S3 answered another length than asked", retryable=True)
-        body = response["Body"]
         loop = asyncio.get_running_loop()
+        self.awaiting_first_bytes += 1
+        first = True
+        body: Any = None
         writing: asyncio.Future[int] | None = None  # one write in flight while the next chunk arrives
         try:
-            while position < segment.end:
+            body = await self._open(position, segment.end)
+            while position < segment.end:  # the end may move down (split) meanwhile
                 data = await body.read(READ_BYTES)
+                if first:
+                    first = False
+                    self.awaiting_first_bytes -= 1
+                    self.last_first_bytes_at = time.monotonic()
                 if not data:
                     raise DownloadError(f"{self.file.filename}: short S3 read", retryable=True)
-                data = data[: segment.end - position]  # the segment may have been split meanwhile
+                data = data[: segment.end - position]
                 self.cursors[index] = position + len(data)
                 if writing is not None:
                     await self._written(segment, writing)
@@ -244,7 +256,10 @@ class _Transfer:
                 position += len(data)
                 self.tracker.check_control()
         finally:
-            body.close()
+            if first:
+                self.awaiting_first_bytes -= 1
+            if body is not None:
+                body.close()
             if writing is not None:  # never leave a write running on the fd
                 await asyncio.wait([writing])
                 if not writing.exception():
@@ -290,10 +305,12 @@ class _Transfer:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             now = time.monotonic()
-            warming_up = last_received == 0  # this tick holds the first response's latency
+            # A tick counts only if every connection was streaming all along: a request still
+            # waiting for its answer, or whose first bytes came in the tick (a burst), skews the rate.
+            settled = not self.awaiting_first_bytes and 0 < self.last_first_bytes_at <= last_time
             rate = (self.received - last_received) / max(now - last_time, 1e-6)
             last_received, last_time = self.received, now
-            if rate <= 0 or not self.cursors or warming_up:
+            if rate <= 0 or not self.cursors or not settled:
                 continue
             self.per_connection_rate = rate / len(self.cursors)
             if rate_before_growth is not None and rate < rate_before_growth * GAIN:

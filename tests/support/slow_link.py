@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-PIECE = 64 * 1024
+PIECE = 256 * 1024
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate: float | None) -> None:
