@@ -9,18 +9,21 @@ than the first doubling.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import aioboto3
+import httpx
 import pytest
 
 from app.mast.download_state_manager import FileState, JobState, Segment, StateStore
 from app.mast.download_tracker import JobInterruptedError, JobTracker
 from app.mast.s3_downloader import S3Options, download_object, download_objects, split_segment
-from tests.mast.conftest import PUBLIC_BUCKET
+from tests.mast.conftest import OBS, OBS_FILES, PUBLIC_BUCKET, poll, proxy_env
+from tests.support.live_server import LiveServer
 from tests.support.mast_emulator import MastEmulator
 from tests.support.s3_server import S3Server
 from tests.support.slow_link import start_slow_link
@@ -140,6 +143,54 @@ def test_connections_added_on_a_link_that_limits_each_connection(
         link.stop()
     assert errors == [] and Path(file.local_path).read_bytes() == content
     assert seen[0] == 1 and max(seen) >= 4  # began as one stream, then split as connections were added
+
+
+def test_kill_9_mid_s3_job_then_resume_fetches_only_missing_bytes(
+    emulator: MastEmulator, s3_server: S3Server, public_bucket: str, tmp_path: Path
+) -> None:
+    """A live proxy killed mid-S3-job; a new one resumes every segment where the state file says."""
+    slow = start_slow_link(f"127.0.0.1:{s3_server.port}", rate=150e3)
+    fast = start_slow_link(f"127.0.0.1:{s3_server.port}", rate=1e12)
+    env = {**proxy_env(emulator, s3_server, public_bucket, tmp_path), "MAST_S3_ENDPOINT_URL": slow.endpoint}
+    start = {"obs_id": OBS, "product_type": "SCIENCE", "calib_level": None}
+    try:
+        server = LiveServer("main_mast", workers=1, env=env).start()
+        try:
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                job_id = http.post("/mast/download/start-s3", json=start).json()["job_id"]
+                poll(http, job_id, lambda p: p["downloaded_bytes"] > 1_000_000, interval=0.1)
+                time.sleep(0.5)  # a state write or two lands
+            server.kill()
+        finally:
+            server.stop()
+        state = json.loads((tmp_path / "mast" / ".download_state" / f"{job_id}.json").read_text())
+        prefixes = {
+            Path(f["local_path"]).name: [(s["start"], s["start"] + s["done"]) for s in f["segments"] if s["done"]]
+            for f in state["files"]
+            if f["status"] != "complete"
+        }
+        assert sum(len(p) >= 2 for p in prefixes.values()) >= 1  # ranged segments were on disk when it died
+        env["MAST_S3_ENDPOINT_URL"] = fast.endpoint
+        with LiveServer("main_mast", workers=1, env=env) as again, httpx.Client(base_url=again.url) as http:
+            orphan = http.get(f"/mast/download/progress-chunked/{job_id}").json()
+            assert orphan["stage"] == "paused" and orphan["is_resumable"] is True
+            assert http.post(f"/mast/download/resume/{job_id}", json={}).status_code == 200
+            assert poll(http, job_id, lambda p: p["is_complete"])["stage"] == "complete"
+    finally:
+        slow.stop()
+        fast.stop()
+    obs_dir = tmp_path / "mast" / OBS
+    for name in OBS_FILES:
+        assert (obs_dir / name).read_bytes() == emulator.file_bytes(name)
+    # No byte recorded as on disk was asked for again (finished files not at all).
+    finished = {Path(f["local_path"]).name for f in state["files"]} - set(prefixes)
+    assert not [r for r in fast.seen if any(r.path.endswith("/" + n) for n in finished)]
+    for name, done in prefixes.items():
+        asked = [r.range_start for r in fast.seen if r.path.endswith("/" + name)]
+        assert asked, name
+        if done:
+            assert None not in asked, name  # no whole-object GET for a file with bytes on disk
+            assert not [a for a in asked if any(lo <= a < hi for lo, hi in done)], (name, asked, done)
 
 
 class _PacedBody:

@@ -4,7 +4,8 @@ Real S3 serves each connection at a bounded rate (tens of MB/s) while many conne
 on 127.0.0.1 nothing limits a single stream but the CPU. Put this relay in front of the moto
 server and every connection it accepts is forwarded to the upstream server unchanged, except
 that the bytes coming back are paced to ``rate`` bytes per second per connection (requests go
-up unthrottled). Used by the S3 downloader tests and ``bench/downloads.py``.
+up unthrottled). It also notes the GET requests it sees (path and ``Range`` start), so a test can
+check which bytes a client asked for. Used by the S3 downloader tests and ``bench/downloads.py``.
 
 Run in a thread (:func:`start_slow_link`) or as a process::
 
@@ -16,19 +17,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 PIECE = 256 * 1024
+REQUEST_RE = re.compile(rb"GET (\S+) HTTP/1\.[01]\r\n(.*?)\r\n\r\n", re.S)
+RANGE_RE = re.compile(rb"(?im)^range:\s*bytes=(\d+)-")
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate: float | None) -> None:
+@dataclass(frozen=True)
+class SeenRequest:
+    """A GET that went through the relay: its path and where its ``Range`` starts (None: whole object)."""
+
+    path: str
+    range_start: int | None
+
+
+def parse_requests(data: bytes) -> list[SeenRequest]:
+    """The GET requests whose head is in ``data`` (request heads are small: one read holds them)."""
+    seen = []
+    for match in REQUEST_RE.finditer(data):
+        ranged = RANGE_RE.search(match.group(2))
+        seen.append(SeenRequest(match.group(1).decode(), int(ranged.group(1)) if ranged else None))
+    return seen
+
+
+async def _pump(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    rate: float | None,
+    watch: Callable[[bytes], None] | None = None,
+) -> None:
     """Copy ``reader`` to ``writer``; with ``rate``, never faster than ``rate`` bytes per second."""
     started, sent = time.monotonic(), 0
     try:
         while data := await reader.read(PIECE):
+            if watch is not None:
+                watch(data)
             writer.write(data)
             await writer.drain()
             sent += len(data)
@@ -43,23 +72,27 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rate
             writer.close()
 
 
-async def _relay(
-    host: str, port: int, rate: float, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+async def serve(
+    listen_port: int,
+    upstream: str,
+    rate: float,
+    ready: threading.Event | None = None,
+    seen: list[SeenRequest] | None = None,
 ) -> None:
-    try:
-        server_r, server_w = await asyncio.open_connection(host, port)
-    except OSError:
-        client_w.close()
-        return
-    await asyncio.gather(_pump(client_r, server_w, None), _pump(server_r, client_w, rate))
-
-
-async def serve(listen_port: int, upstream: str, rate: float, ready: threading.Event | None = None) -> None:
     """Relay ``127.0.0.1:listen_port`` to ``upstream`` (``host:port``) until cancelled."""
     host, _, port = upstream.rpartition(":")
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _relay(host, int(port), rate, reader, writer)
+    def watch(data: bytes) -> None:
+        if seen is not None:
+            seen.extend(parse_requests(data))
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(host, int(port))
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(_pump(client_r, server_w, None, watch), _pump(server_r, client_w, rate))
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
     if ready is not None:
@@ -75,6 +108,7 @@ class SlowLink:
     port: int
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
+    seen: list[SeenRequest] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -93,11 +127,12 @@ def start_slow_link(upstream: str, rate: float) -> SlowLink:
         port = probe.getsockname()[1]
     loop = asyncio.new_event_loop()
     ready = threading.Event()
+    seen: list[SeenRequest] = []
 
     def run() -> None:
         asyncio.set_event_loop(loop)
         with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(serve(port, upstream, rate, ready))
+            loop.run_until_complete(serve(port, upstream, rate, ready, seen))
         leftovers = asyncio.all_tasks(loop)  # open relays: end them before closing the loop
         for task in leftovers:
             task.cancel()
@@ -108,7 +143,7 @@ def start_slow_link(upstream: str, rate: float) -> SlowLink:
     thread.start()
     if not ready.wait(10):
         raise RuntimeError("the slow link did not start")
-    return SlowLink(port=port, loop=loop, thread=thread)
+    return SlowLink(port=port, loop=loop, thread=thread, seen=seen)
 
 
 def main() -> None:
