@@ -38,6 +38,13 @@ def _job(tmp_path: Path, size: int, key: str = KEY, name: str = "big.fits") -> t
     return file, state, StateStore(tmp_path)
 
 
+def _bucket_object(emulator: MastEmulator, name: str) -> tuple[str, bytes, str]:
+    """A product the emulator also put in the public bucket: its name, bytes and key."""
+    key = emulator.cloud_paths[f"mast:JWST/product/{name}"]
+    assert key is not None
+    return name, emulator.file_bytes(name), key.lstrip("/")
+
+
 def _assert_tiles(segments: list[Segment], size: int) -> None:
     position = 0
     for segment in sorted(segments, key=lambda s: s.start):
@@ -59,9 +66,7 @@ def test_split_segment_keeps_what_is_read_and_aligns() -> None:
 def test_s3_segments_resume_after_interrupt(
     tmp_path: Path, s3_server: S3Server, public_bucket: str, emulator: MastEmulator
 ) -> None:
-    name = "jw02739001001_02101_00001_nrca1_cal.fits"
-    content = emulator.file_bytes(name)
-    key = emulator.cloud_paths[f"mast:JWST/product/{name}"].lstrip("/")  # type: ignore[union-attr]
+    name, content, key = _bucket_object(emulator, "jw02739001001_02101_00001_nrca1_cal.fits")
     opts = S3Options(
         bucket=PUBLIC_BUCKET,
         endpoint_url=s3_server.endpoint,
@@ -103,9 +108,7 @@ def test_s3_segments_resume_after_interrupt(
 def test_damaged_segment_record_restarts_the_object(
     tmp_path: Path, s3_server: S3Server, public_bucket: str, emulator: MastEmulator
 ) -> None:
-    name = "jw02739001001_02101_00002_nrca1_cal.fits"
-    content = emulator.file_bytes(name)
-    key = emulator.cloud_paths[f"mast:JWST/product/{name}"].lstrip("/")  # type: ignore[union-attr]
+    name, content, key = _bucket_object(emulator, "jw02739001001_02101_00002_nrca1_cal.fits")
     file, state, store = _job(tmp_path, len(content), key, name)
     part = Path(file.local_path + ".part")
     part.parent.mkdir(parents=True)
