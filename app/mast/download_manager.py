@@ -131,6 +131,8 @@ class DownloadManager:
             file_concurrency=settings.mast_download_concurrency,
             retries=settings.mast_download_retries,
             backoff_seconds=settings.mast_download_backoff_seconds,
+            connect_timeout=settings.mast_download_connect_timeout,
+            read_timeout=settings.mast_download_read_timeout,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------

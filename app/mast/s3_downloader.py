@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiobotocore.config import AioConfig
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
@@ -60,6 +61,8 @@ class S3Options:
     split_after_seconds: float = 0.5
     retries: int = 3
     backoff_seconds: float = 1.0
+    connect_timeout: float = 30.0
+    read_timeout: float = 300.0
 
 
 class S3UnavailableError(DownloadError):
@@ -70,9 +73,15 @@ class S3UnavailableError(DownloadError):
 
 
 def client_config(opts: S3Options) -> AioConfig:
-    """Anonymous, path-style client settings sized for the part concurrency."""
+    """Anonymous, path-style client settings sized for the part concurrency.
+
+    A read that stalls past ``read_timeout`` fails the request, which is then retried from the
+    last byte written (botocore's own retries are off: ours resume).
+    """
     return AioConfig(
         signature_version=UNSIGNED,
+        connect_timeout=opts.connect_timeout,
+        read_timeout=opts.read_timeout,
         max_pool_connections=max(10, opts.part_concurrency * opts.file_concurrency),
         s3={"addressing_style": "path"},
         retries={"max_attempts": 1},
@@ -209,7 +218,7 @@ class _Transfer:
                 if unavailable is not None:
                     raise unavailable from error
                 reason = f"{self.file.filename}: S3 error {error.response.get('Error', {}).get('Code', '')}"
-            except (BotoCoreError, OSError, DownloadError) as error:
+            except (BotoCoreError, aiohttp.ClientError, OSError, DownloadError) as error:  # aiohttp: a cut body
                 reason = f"{self.file.filename}: S3 transfer failed ({type(error).__name__})"
             attempt += 1
             if attempt > self.opts.retries:

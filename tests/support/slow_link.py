@@ -5,7 +5,9 @@ on 127.0.0.1 nothing limits a single stream but the CPU. Put this relay in front
 server and every connection it accepts is forwarded to the upstream server unchanged, except
 that the bytes coming back are paced to ``rate`` bytes per second per connection (requests go
 up unthrottled). It also notes the GET requests it sees (path and ``Range`` start), so a test can
-check which bytes a client asked for. Used by the S3 downloader tests and ``bench/downloads.py``.
+check which bytes a client asked for, and can break the next connections on purpose
+(:class:`LinkFaults`: drop or stall each after so many bytes). Used by the S3 downloader tests
+and ``bench/downloads.py``.
 
 Run in a thread (:func:`start_slow_link`) or as a process::
 
@@ -37,6 +39,27 @@ class SeenRequest:
     range_start: int | None
 
 
+@dataclass
+class LinkFaults:
+    """Break the next ``connections`` connections after ``after_bytes`` bytes sent back to the client:
+    ``drop`` closes them, ``stall`` goes silent for ``stall_seconds`` and then carries on.
+    ``fired`` counts the faults that happened; ``bytes_down`` all bytes sent back to clients."""
+
+    connections: int = 0
+    after_bytes: int = 0
+    kind: str = "drop"
+    stall_seconds: float = 0.0
+    fired: int = 0
+    bytes_down: int = 0
+
+    def take(self) -> bool:
+        """Whether the connection being opened is to break."""
+        if self.connections <= 0:
+            return False
+        self.connections -= 1
+        return True
+
+
 def parse_requests(data: bytes) -> list[SeenRequest]:
     """The GET requests whose head is in ``data`` (request heads are small: one read holds them)."""
     seen = []
@@ -51,6 +74,8 @@ async def _pump(
     writer: asyncio.StreamWriter,
     rate: float | None,
     watch: Callable[[bytes], None] | None = None,
+    faults: LinkFaults | None = None,
+    broken: bool = False,
 ) -> None:
     """Copy ``reader`` to ``writer``; with ``rate``, never faster than ``rate`` bytes per second."""
     started, sent = time.monotonic(), 0
@@ -58,9 +83,23 @@ async def _pump(
         while data := await reader.read(PIECE):
             if watch is not None:
                 watch(data)
+            if faults is not None and broken and sent + len(data) >= faults.after_bytes:
+                broken = False
+                head, data = data[: faults.after_bytes - sent], data[faults.after_bytes - sent :]
+                writer.write(head)
+                await writer.drain()
+                sent += len(head)
+                faults.bytes_down += len(head)
+                faults.fired += 1
+                if faults.kind == "drop":
+                    return
+                await asyncio.sleep(faults.stall_seconds)
+                started += faults.stall_seconds
             writer.write(data)
             await writer.drain()
             sent += len(data)
+            if faults is not None:
+                faults.bytes_down += len(data)
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -78,6 +117,7 @@ async def serve(
     rate: float,
     ready: threading.Event | None = None,
     seen: list[SeenRequest] | None = None,
+    faults: LinkFaults | None = None,
 ) -> None:
     """Relay ``127.0.0.1:listen_port`` to ``upstream`` (``host:port``) until cancelled."""
     host, _, port = upstream.rpartition(":")
@@ -92,7 +132,11 @@ async def serve(
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(_pump(client_r, server_w, None, watch), _pump(server_r, client_w, rate))
+        broken = faults.take() if faults is not None else False
+        with contextlib.suppress(asyncio.CancelledError):  # stopped while relaying
+            await asyncio.gather(
+                _pump(client_r, server_w, None, watch), _pump(server_r, client_w, rate, None, faults, broken)
+            )
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
     if ready is not None:
@@ -108,15 +152,18 @@ class SlowLink:
     port: int
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
+    main: asyncio.Task[None]
     seen: list[SeenRequest] = field(default_factory=list)
+    faults: LinkFaults = field(default_factory=LinkFaults)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        for task in asyncio.all_tasks(self.loop):
-            self.loop.call_soon_threadsafe(task.cancel)
+        """End the relay; its thread cancels the open connections and closes its loop."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.main.cancel)
         self.thread.join(timeout=5)
 
 
@@ -128,11 +175,14 @@ def start_slow_link(upstream: str, rate: float) -> SlowLink:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     seen: list[SeenRequest] = []
+    faults = LinkFaults()
+
+    main = loop.create_task(serve(port, upstream, rate, ready, seen, faults))
 
     def run() -> None:
         asyncio.set_event_loop(loop)
         with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(serve(port, upstream, rate, ready, seen))
+            loop.run_until_complete(main)
         leftovers = asyncio.all_tasks(loop)  # open relays: end them before closing the loop
         for task in leftovers:
             task.cancel()
@@ -143,7 +193,7 @@ def start_slow_link(upstream: str, rate: float) -> SlowLink:
     thread.start()
     if not ready.wait(10):
         raise RuntimeError("the slow link did not start")
-    return SlowLink(port=port, loop=loop, thread=thread, seen=seen)
+    return SlowLink(port=port, loop=loop, thread=thread, main=main, seen=seen, faults=faults)
 
 
 def main() -> None:
