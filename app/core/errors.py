@@ -1,15 +1,20 @@
 """Map domain exceptions to HTTP responses, in one place.
 
 Every error body is ``{"detail": "<string>"}`` (validation errors keep FastAPI's array form, as
-the contract requires). An unexpected exception yields a 500 with a fixed message and a logged
-traceback, never the exception text.
+the contract requires, bounded: at most ``MAX_VALIDATION_ERRORS`` entries, each echoing at most
+about ``MAX_ECHO_CHARS`` characters of its input, so a 30 MB body of bad items is not sent back).
+An unexpected exception yields a 500 with a fixed message and a logged traceback, never the
+exception text.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.core import exceptions as exc
@@ -38,6 +43,10 @@ STATUS_BY_EXCEPTION: dict[type[exc.DomainError], int] = {
 }
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
+MAX_VALIDATION_ERRORS = 50
+MAX_ECHO_CHARS = 200
+MAX_ECHO_ITEMS = 20
+MAX_ECHO_DEPTH = 4
 
 
 def status_for(error: exc.DomainError) -> int:
@@ -58,12 +67,40 @@ async def _domain_error_handler(request: Request, error: Exception) -> JSONRespo
     return JSONResponse({"detail": error.detail}, status_code=status, headers=error.headers)
 
 
+def clip_input(value: Any, depth: int = 0) -> Any:
+    """``value`` as echoed in a 422: long strings cut, long containers shortened, deep ones elided."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
+    if isinstance(value, dict | list | tuple):
+        if depth >= MAX_ECHO_DEPTH:
+            return "..."
+        if isinstance(value, dict):
+            return {key: clip_input(item, depth + 1) for key, item in list(value.items())[:MAX_ECHO_ITEMS]}
+        return [clip_input(item, depth + 1) for item in value[:MAX_ECHO_ITEMS]]
+    return value
+
+
+async def _validation_error_handler(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    logger.info("validation_error", extra={"status": 422, "path": request.url.path, "errors": len(errors)})
+    shown = [
+        {**entry, "input": clip_input(entry["input"])} if "input" in entry else entry
+        for entry in errors[:MAX_VALIDATION_ERRORS]
+    ]
+    headers = {"X-Validation-Errors": str(len(errors))}
+    return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422, headers=headers)
+
+
 async def _unexpected_error_handler(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled_error", extra={"path": request.url.path, "error": type(error).__name__})
     return JSONResponse({"detail": INTERNAL_ERROR_DETAIL}, status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the domain and catch-all handlers on ``app``."""
+    """Register the validation, domain and catch-all handlers on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(exc.DomainError, _domain_error_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)

@@ -11,7 +11,15 @@ from pydantic import BaseModel
 
 from app.core import exceptions as exc
 from app.core.app_factory import build_app
-from app.core.errors import INTERNAL_ERROR_DETAIL, STATUS_BY_EXCEPTION, status_for
+from app.core.errors import (
+    INTERNAL_ERROR_DETAIL,
+    MAX_ECHO_CHARS,
+    MAX_ECHO_ITEMS,
+    MAX_VALIDATION_ERRORS,
+    STATUS_BY_EXCEPTION,
+    clip_input,
+    status_for,
+)
 from app.core.settings import Settings
 
 
@@ -19,7 +27,11 @@ class Body(BaseModel):
     text: str
 
 
-def _app(settings: Settings) -> FastAPI:
+class Items(BaseModel):
+    items: list[Body]
+
+
+def _app(settings: Settings, max_body: int = 1000) -> FastAPI:
     router = APIRouter()
 
     @router.get("/boom")
@@ -34,7 +46,11 @@ def _app(settings: Settings) -> FastAPI:
     async def echo(body: Body) -> dict[str, int]:
         return {"n": len(body.text)}
 
-    s = settings.model_copy(update={"max_request_body_bytes": 1000})
+    @router.post("/items")
+    async def items(body: Items) -> dict[str, int]:
+        return {"n": len(body.items)}
+
+    s = settings.model_copy(update={"max_request_body_bytes": max_body})
     return build_app(
         settings=s,
         title="t",
@@ -103,3 +119,27 @@ def test_every_exception_has_a_status() -> None:
     classes = [v for v in vars(exc).values() if isinstance(v, type) and issubclass(v, exc.DomainError)]
     assert set(classes) <= set(STATUS_BY_EXCEPTION)
     assert status_for(exc.FitsTooLargeError()) == 413
+
+
+def test_small_validation_errors_keep_fastapi_form(settings: Settings) -> None:
+    reply = TestClient(_app(settings)).post("/echo", json={"text": 5})
+    assert reply.status_code == 422 and reply.headers["X-Validation-Errors"] == "1"
+    expected = {"type": "string_type", "loc": ["body", "text"], "msg": "Input should be a valid string", "input": 5}
+    assert reply.json() == {"detail": [expected]}
+
+
+def test_validation_errors_of_a_huge_body_are_bounded(settings: Settings) -> None:
+    client = TestClient(_app(settings, max_body=10_000_000))
+    reply = client.post("/items", json={"items": ["x" * 600] * 2000})  # 1.2 MB of bad items
+    assert reply.status_code == 422 and reply.headers["X-Validation-Errors"] == "2000"
+    detail = reply.json()["detail"]
+    assert len(detail) == MAX_VALIDATION_ERRORS and len(reply.content) < 30_000
+    assert detail[0]["loc"] == ["body", "items", 0] and detail[0]["input"] == "x" * MAX_ECHO_CHARS + "..."
+
+
+def test_clip_input_bounds_size_and_depth() -> None:
+    assert clip_input({"a": [1, "b"], "n": None}) == {"a": [1, "b"], "n": None}  # small: unchanged
+    assert clip_input(list(range(100))) == list(range(MAX_ECHO_ITEMS))
+    assert clip_input({str(i): i for i in range(100)}) == {str(i): i for i in range(MAX_ECHO_ITEMS)}
+    assert clip_input([[[[["deep"]]]]]) == [[[["..."]]]]
+    assert clip_input(b"\xff" * 500) == "\ufffd" * MAX_ECHO_CHARS + "..."
