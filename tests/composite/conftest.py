@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from main import create_app
 from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+from tests.support.live_server import LiveServer
 from tests.support.request_bodies import channel, request_body
 
 __all__ = ["STAR_DEC", "STAR_RA", "channel", "make_settings", "request_body", "star_image"]
@@ -74,3 +75,18 @@ def client(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     app = create_app(make_settings(data_root, tmp, COMPOSITE_CACHE_DIR=tmp / "composite-cache"))
     with TestClient(app) as test_client:
         yield test_client
+
+
+def live_engine(root: Path, workers: int, **env: str) -> LiveServer:
+    """A real uvicorn engine (process pool of ``workers``) over two rotated star fields ``f0/f1.fits``."""
+    for i, rotation in enumerate((0.0, 20.0)):
+        data, _ = gaussian_stars((128, 128), n_stars=30, seed=i)
+        write_image(root / f"f{i}.fits", data, wcs=make_wcs((128, 128), rotation_deg=rotation, ra=274.7 + i * 1e-3))
+    base = {
+        "STORAGE_PROVIDER": "local",
+        "STORAGE_BASE_PATH": str(root),
+        "SEMANTIC_DATA_DIR": str(root / "semantic"),
+        "ENGINE_EXECUTOR": "process",
+        "ENGINE_WORKERS": str(workers),
+    }
+    return LiveServer("main", env={**base, **env})

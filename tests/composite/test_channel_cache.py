@@ -17,8 +17,8 @@ from app.composite.channel_cache import DiskChannelCache
 from app.composite.compositor import CompositeJob, channel_cache, render_composite
 from app.composite.models import NChannelCompositeRequest
 from app.composite.service import build_job
+from tests.composite.conftest import live_engine
 from tests.support.engine_settings import make_settings
-from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
 from tests.support.live_server import LiveServer
 from tests.support.request_bodies import channel, request_body
 
@@ -182,18 +182,8 @@ def test_two_processes_writing_one_entry_never_corrupt_it(tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def engine2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("live2-data")
-    for i, rotation in enumerate((0.0, 20.0)):
-        data, _ = gaussian_stars((128, 128), n_stars=30, seed=i)
-        write_image(root / f"f{i}.fits", data, wcs=make_wcs((128, 128), rotation_deg=rotation, ra=274.7 + i * 1e-3))
-    env = {
-        "STORAGE_PROVIDER": "local",
-        "STORAGE_BASE_PATH": str(root),
-        "SEMANTIC_DATA_DIR": str(root / "semantic"),
-        "ENGINE_EXECUTOR": "process",
-        "ENGINE_WORKERS": "2",
-        "COMPOSITE_CACHE_DIR": str(root.parent / f"{root.name}-composite-cache"),
-    }
-    with LiveServer("main", env=env) as server:
+    cache_dir = str(root.parent / f"{root.name}-composite-cache")
+    with live_engine(root, workers=2, COMPOSITE_CACHE_DIR=cache_dir) as server:
         yield server
 
 

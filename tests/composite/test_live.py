@@ -12,8 +12,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from tests.composite.conftest import channel, request_body
-from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
+from tests.composite.conftest import channel, live_engine, request_body
 from tests.support.live_server import LiveServer
 from tests.support.request_bodies import mosaic_body
 
@@ -21,17 +20,7 @@ from tests.support.request_bodies import mosaic_body
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("live-data")
-    for i, rotation in enumerate((0.0, 20.0)):
-        data, _ = gaussian_stars((128, 128), n_stars=30, seed=i)
-        write_image(root / f"f{i}.fits", data, wcs=make_wcs((128, 128), rotation_deg=rotation, ra=274.7 + i * 1e-3))
-    env = {
-        "STORAGE_PROVIDER": "local",
-        "STORAGE_BASE_PATH": str(root),
-        "SEMANTIC_DATA_DIR": str(root / "semantic"),
-        "ENGINE_EXECUTOR": "process",
-        "ENGINE_WORKERS": "1",
-    }
-    with LiveServer("main", env=env) as server:
+    with live_engine(root, workers=1) as server:
         yield server
 
 
