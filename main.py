@@ -18,6 +18,7 @@ from app.core.settings import Settings, get_settings
 from app.discovery.routes import router as discovery_router
 from app.mosaic.routes import router as mosaic_router
 from app.semantic.routes import router as semantic_router
+from app.semantic.service import SemanticService
 from app.storage.factory import create_storage
 from app.viewer.routes import router as viewer_router
 
@@ -47,9 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         executor.start()
         app.state.executor = executor
+        app.state.semantic = SemanticService(
+            settings.semantic_data_dir, retry_after=settings.engine_retry_after_seconds
+        )
         try:
             yield
         finally:
+            app.state.semantic.shutdown()
             executor.shutdown()
 
     return build_app(

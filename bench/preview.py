@@ -35,7 +35,7 @@ OURS = r"""
 import json, sys, time
 {peak}from pathlib import Path
 sys.path.insert(0, {repo!r})
-from app.viewer.models import DisplayParams, PreviewParams
+from app.viewer.schemas import DisplayParams, PreviewParams
 from app.viewer.render import render_preview
 path = Path({path!r})
 params = PreviewParams(display=DisplayParams(), width=1000, height=1000)

@@ -117,7 +117,7 @@ def main() -> None:
 
     from app.semantic.encoder import EMBEDDING_DIM, get_encoder
     from app.semantic.index import VectorIndex
-    from app.semantic.models import FileMetadata
+    from app.semantic.schemas import FileMetadata
     from app.semantic.service import embed_items
     from app.semantic.text import metadata_to_text
 

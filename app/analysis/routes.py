@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.analysis import service
-from app.analysis.models import (
+from app.analysis.schemas import (
     DetectSourcesRequest,
     DetectSourcesResponse,
     RegionStatisticsRequest,
@@ -14,7 +14,7 @@ from app.analysis.models import (
     TableDataResponse,
     TableInfoResponse,
 )
-from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
+from app.api.deps import ExecutorDep, SettingsDep, StorageDep
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from app.analysis.models import (
+from app.analysis.schemas import (
     DetectSourcesRequest,
     DetectSourcesResponse,
     RegionStatisticsRequest,
@@ -20,7 +20,6 @@ from app.analysis.models import (
 )
 from app.core.exceptions import InvalidRequestError
 from app.core.executor import JobExecutor
-from app.core.files import resolve_local_path
 from app.core.settings import Settings
 from app.processing import detection, regions, tables
 from app.storage.provider import StorageProvider
@@ -54,7 +53,7 @@ async def region_statistics(
 ) -> RegionStatisticsResponse:
     """E11: statistics of the finite pixels inside a region."""
     region = build_region(request)
-    path = await resolve_local_path(storage, request.file_path)
+    path = await storage.resolve(request.file_path)
     hdu_index = -1 if request.hdu_index is None else request.hdu_index
     stats = await executor.run(
         regions.region_statistics_job, path, region, hdu_index=hdu_index, max_elements=settings.max_fits_array_elements
@@ -69,7 +68,7 @@ async def detect_sources(
     method = "auto" if request.method is None else request.method
     if method not in detection.METHODS:
         raise InvalidRequestError(f"Invalid method '{method}'. Must be one of: {', '.join(detection.METHODS)}")
-    path = await resolve_local_path(storage, request.file_path)
+    path = await storage.resolve(request.file_path)
     result = await executor.run(
         detection.detect_sources_job,
         path,
@@ -96,7 +95,7 @@ async def detect_sources(
 
 async def table_info(file_path: str, *, storage: StorageProvider, executor: JobExecutor) -> TableInfoResponse:
     """E13: every table HDU of the file and its columns."""
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     return TableInfoResponse.model_validate(await executor.run(tables.table_info_job, path))
 
 
@@ -119,7 +118,7 @@ async def table_data(
         raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     if hdu_index < 0:
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     result = await executor.run(
         tables.table_page_job,
         path,
@@ -141,5 +140,5 @@ async def spectral_data(
         raise InvalidRequestError("file_path is required")
     if hdu_index < 0:
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     return SpectralDataResponse.model_validate(await executor.run(tables.spectral_data_job, path, hdu_index=hdu_index))

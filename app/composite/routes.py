@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app.composite.models import NChannelCompositeRequest
+from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import generate_composite
-from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
 
 router = APIRouter(prefix="/composite", tags=["composite"])
 

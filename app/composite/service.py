@@ -8,10 +8,9 @@ below white point. Channels are keyed by their index, so duplicate labels cannot
 from __future__ import annotations
 
 from app.composite.compositor import ChannelJob, CompositeJob, CompositeOutput, render_composite
-from app.composite.models import NChannelCompositeRequest, NChannelConfig
+from app.composite.schemas import NChannelCompositeRequest, NChannelConfig
 from app.core.exceptions import UnprocessableError
 from app.core.executor import JobExecutor
-from app.core.files import resolve_local_path
 from app.core.settings import MIB, Settings
 from app.processing.compositing import ChannelStyle
 from app.processing.enhancement import STRETCH_NAMES, StretchSettings
@@ -121,8 +120,6 @@ async def generate_composite(
 ) -> CompositeOutput:
     """Validate, resolve every key (path errors per contract 2.5), then run the job on the executor."""
     validate_request(request)
-    paths = [
-        [str(await resolve_local_path(storage, key)) for key in channel.file_paths] for channel in request.channels
-    ]
+    paths = [[str(await storage.resolve(key)) for key in channel.file_paths] for channel in request.channels]
     job = build_job(request, paths, settings)
     return await executor.run(render_composite, job)

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.core.exceptions import InvalidRequestError
-from app.discovery.models import ObservationInput, Recipe, SuggestRecipesRequest, SuggestRecipesResponse, TargetInfo
+from app.discovery.schemas import ObservationInput, Recipe, SuggestRecipesRequest, SuggestRecipesResponse, TargetInfo
 
 OBSERVATIONS_REQUIRED = "observations list is required"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.discovery import service
-from app.discovery.models import SuggestRecipesRequest, SuggestRecipesResponse
+from app.discovery.schemas import SuggestRecipesRequest, SuggestRecipesResponse
 
 router = APIRouter(prefix="/discovery", tags=["discovery"])
 

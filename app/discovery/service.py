@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from app.discovery.models import SuggestRecipesRequest, SuggestRecipesResponse
 from app.discovery.recipe_engine import suggest_recipes as rank_recipes
+from app.discovery.schemas import SuggestRecipesRequest, SuggestRecipesResponse
 
 logger = logging.getLogger("app.discovery")
 

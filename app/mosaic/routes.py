@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
-from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
-from app.mosaic.models import FootprintRequest, FootprintResponse, MosaicRequest
+from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
 from app.mosaic.service import footprints, generate_mosaic, stream_and_delete
 
 router = APIRouter(prefix="/mosaic", tags=["mosaic"])

@@ -9,10 +9,9 @@ import anyio.to_thread
 
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.core.executor import JobExecutor
-from app.core.files import resolve_local_path
 from app.core.settings import Settings
 from app.mosaic.engine import MosaicJob, MosaicOutput, build_mosaic, compute_footprints
-from app.mosaic.models import FootprintRequest, FootprintResponse, MosaicRequest
+from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
 from app.processing import colormaps
 from app.processing.enhancement import StretchSettings
 from app.storage.provider import StorageProvider
@@ -50,7 +49,7 @@ async def generate_mosaic(
     validate_request(request)
     paths = []
     for item in request.files:
-        path = await resolve_local_path(storage, item.file_path)
+        path = await storage.resolve(item.file_path)
         paths.append(
             await anyio.to_thread.run_sync(
                 _size_checked, path, item.file_path, settings.max_fits_file_size_bytes, settings.max_fits_file_size_mb
@@ -87,6 +86,6 @@ async def footprints(
     request: FootprintRequest, *, storage: StorageProvider, executor: JobExecutor
 ) -> FootprintResponse:
     """Footprints of every file from headers only (no size limit: pixels are never read)."""
-    paths = [str(await resolve_local_path(storage, key)) for key in request.file_paths]
+    paths = [str(await storage.resolve(key)) for key in request.file_paths]
     result = await executor.run(compute_footprints, tuple(paths), tuple(request.file_paths))
     return FootprintResponse.model_validate(result)

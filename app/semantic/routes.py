@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Request
-
-from app.core.dependencies import SettingsDep
-from app.semantic.models import (
+from app.api.deps import SemanticDep
+from app.semantic.schemas import (
     MAX_BATCH_ITEMS,
     EmbedBatchRequest,
     EmbedBatchResponse,
@@ -17,21 +15,8 @@ from app.semantic.models import (
     SearchRequest,
     SearchResponse,
 )
-from app.semantic.service import SemanticService
 
 router = APIRouter(prefix="/semantic", tags=["semantic"])
-
-
-async def get_semantic_service(request: Request, settings: SettingsDep) -> SemanticService:
-    """The app's semantic service, created on first use (on the event loop, so exactly once)."""
-    service: SemanticService | None = getattr(request.app.state, "semantic", None)
-    if service is None:
-        service = SemanticService(settings.semantic_data_dir, retry_after=settings.engine_retry_after_seconds)
-        request.app.state.semantic = service
-    return service
-
-
-SemanticDep = Annotated[SemanticService, Depends(get_semantic_service)]
 
 
 @router.post(

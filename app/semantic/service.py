@@ -30,7 +30,7 @@ from app.core.executor import JobExecutor
 from app.semantic import encoder as encoder_module
 from app.semantic.encoder import EMBEDDING_DIM, MODEL_NAME
 from app.semantic.index import IndexCorruptError, VectorIndex
-from app.semantic.models import (
+from app.semantic.schemas import (
     EmbedBatchResponse,
     EmbedResponse,
     FileMetadata,

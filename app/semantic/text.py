@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from app.semantic.models import FileMetadata
+from app.semantic.schemas import FileMetadata
 
 #: Instrument code -> long name (the code is kept after it in parentheses).
 INSTRUMENT_NAMES: dict[str, str] = {

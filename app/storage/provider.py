@@ -2,13 +2,16 @@
 
 Keys are relative, ``/``-separated strings (``mast/<obs_id>/<file>.fits``). Every method that
 takes a key validates it with :func:`app.storage.helpers.normalize_key` first. Methods are
-synchronous; async callers run them in a thread.
+synchronous; async callers use :meth:`StorageProvider.resolve`, which runs
+:meth:`StorageProvider.local_path` in a thread.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+
+import anyio.to_thread
 
 
 class StorageProvider(ABC):
@@ -24,6 +27,10 @@ class StorageProvider(ABC):
         (:class:`NotAFileError`) as section 2.5 of the contract says. S3 objects are copied into
         the LRU temp cache first.
         """
+
+    async def resolve(self, key: str) -> Path:
+        """:meth:`local_path` without blocking the event loop (S3 objects download in a thread)."""
+        return await anyio.to_thread.run_sync(self.local_path, key)
 
     @abstractmethod
     def exists(self, key: str) -> bool:

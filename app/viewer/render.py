@@ -19,7 +19,7 @@ from PIL import Image
 
 from app.core.exceptions import NoImageDataError
 from app.processing import avm, colormaps, encoding, enhancement, filters, fits_io, statistics
-from app.viewer.models import DisplayParams, PreviewParams
+from app.viewer.schemas import DisplayParams, PreviewParams
 
 logger = logging.getLogger("app.viewer.render")
 

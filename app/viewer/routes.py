@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from app.core.dependencies import ExecutorDep, SettingsDep, StorageDep
+from app.api.deps import ExecutorDep, SettingsDep, StorageDep
 from app.viewer import service
-from app.viewer.models import (
+from app.viewer.schemas import (
     CubeInfoResponse,
     DisplayParams,
     HistogramResponse,

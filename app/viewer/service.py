@@ -14,11 +14,10 @@ from typing import Any
 
 from app.core.exceptions import InvalidRequestError
 from app.core.executor import JobExecutor
-from app.core.files import resolve_local_path
 from app.core.settings import Settings
 from app.storage.provider import StorageProvider
 from app.viewer import render
-from app.viewer.models import (
+from app.viewer.schemas import (
     AVM_METADATA_KEYS,
     BINS_RANGE,
     PIXELDATA_SIZE_RANGE,
@@ -66,7 +65,7 @@ def parse_avm_metadata(raw: str | None) -> dict[str, str] | None:
 
 async def thumbnail(storage: StorageProvider, executor: JobExecutor, file_path: str) -> ThumbnailResponse:
     """``POST /thumbnail``: a ~256 px PNG of the file, base64."""
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     png = await executor.run(render.render_thumbnail, path)
     return ThumbnailResponse(thumbnail_base64=base64.b64encode(png).decode("ascii"))
 
@@ -76,7 +75,7 @@ async def preview(
 ) -> PreviewImage:
     """``GET /preview``: validate, resolve, render in a worker."""
     params.validate()
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     content, n_slices, current = await executor.run(
         render.render_preview, path, params, settings.max_fits_array_elements
     )
@@ -96,7 +95,7 @@ async def histogram(
     display.validate()
     if not BINS_RANGE[0] <= bins <= BINS_RANGE[1]:
         raise InvalidRequestError(f"bins must be between {BINS_RANGE[0]} and {BINS_RANGE[1]}, got {bins}")
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
         render.compute_histogram, path, display, bins, settings.max_fits_array_elements
     )
@@ -119,7 +118,7 @@ async def pixel_data(
         )
     if slice_index < -1:
         raise InvalidRequestError(f"slice_index must be >= -1, got {slice_index}")
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
         render.pixel_data, path, max_size, slice_index, settings.max_fits_array_elements
     )
@@ -128,6 +127,6 @@ async def pixel_data(
 
 async def cube_info(storage: StorageProvider, executor: JobExecutor, data_id: str, file_path: str) -> CubeInfoResponse:
     """``GET /cubeinfo``: headers only, still off the event loop."""
-    path = await resolve_local_path(storage, file_path)
+    path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(render.cube_info, path)
     return CubeInfoResponse(data_id=data_id, **result)

@@ -15,7 +15,7 @@ import pytest
 
 from app.composite.channel_cache import DiskChannelCache
 from app.composite.compositor import CompositeJob, channel_cache, render_composite
-from app.composite.models import NChannelCompositeRequest
+from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
 from tests.composite.conftest import live_engine
 from tests.support.engine_settings import make_settings

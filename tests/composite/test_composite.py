@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.composite.compositor import render_composite
-from app.composite.models import NChannelCompositeRequest
+from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
 from app.processing.avm import parse_avm_xmp, wcs_from_avm
 from main import create_app

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.discovery.models import ObservationInput, SuggestRecipesRequest
 from app.discovery.recipe_engine import chromatic_colors, parse_filter, suggest_recipes
+from app.discovery.schemas import ObservationInput, SuggestRecipesRequest
 from main import create_app
 from tests.support.live_server import LiveServer
 

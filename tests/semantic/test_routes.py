@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
 from app.semantic.index import SNAPSHOT_NAME
-from app.semantic.models import MAX_BATCH_ITEMS
+from app.semantic.schemas import MAX_BATCH_ITEMS
 from tests.semantic.conftest import LABELLED_ITEMS, LABELLED_QUERIES
 
 

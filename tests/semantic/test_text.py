@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.semantic.models import FileMetadata
+from app.semantic.schemas import FileMetadata
 from app.semantic.text import (
     MAX_TEXT_CHARS,
     describe_exposure,

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from app.api.deps import ExecutorDep
 from app.core.app_factory import build_app
-from app.core.dependencies import ExecutorDep
 from app.core.executor import JobExecutor
 from app.core.settings import get_settings
 

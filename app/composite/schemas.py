@@ -6,27 +6,14 @@ that has a non-null default means "use the default" (see :class:`NullMeansDefaul
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from app.schemas import NullMeansDefault
 
 CurveLiteral = Literal["linear", "s_curve", "inverse_s", "shadows", "highlights"]
 OverallStretch = Literal["zscale", "asinh", "log", "sqrt", "power", "histeq", "linear"]
-
-
-class NullMeansDefault(BaseModel):
-    """Base model: an explicit ``null`` for a field with a non-null default is replaced by the default."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                key: value
-                for key, value in data.items()
-                if not (value is None and key in cls.model_fields and cls.model_fields[key].default is not None)
-            }
-        return data
 
 
 class ChannelColor(NullMeansDefault):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.composite.models import NullMeansDefault
+from app.schemas import NullMeansDefault
 
 CombineMethod = Literal["mean", "sum", "first", "last", "min", "max", "median"]
 

@@ -1,0 +1,1 @@
+"""The wiring layer: the dependencies that hand the lifespans' clients to the routes."""
