@@ -1,14 +1,30 @@
 """The API vocabulary shared by the engine's features: display settings and null handling.
 
+:class:`DisplaySettings` declares the stretch/levels group (stretch, black and white points,
+gamma, asinh softening) once; the viewer, the composite channels and overall adjustment, and the
+mosaic files derive from it, changing only defaults and bounds where the wire contract differs.
+:func:`core_stretch` converts it to the numeric core's :class:`StretchSettings` in one place, and
+:func:`resolve_stretch` gives every feature the same rule for an unknown stretch name: names are
+matched case-insensitively; an unknown name is either refused (400, the viewer's contract) or
+replaced by ``zscale``, and the caller reports that fallback in a response header.
+
 The backend sends every key of a request body, with an explicit ``null`` for unset optional
 values; :class:`NullMeansDefault` reads such a ``null`` as "use the default".
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from app.core.exceptions import InvalidRequestError
+from app.processing.enhancement import STRETCH_NAMES, StretchName, StretchSettings
+
+#: What to do with a stretch name outside the vocabulary.
+UnknownStretch = Literal["reject", "fallback"]
+#: The stretch used instead of an unknown one, where the contract allows a fallback.
+FALLBACK_STRETCH: StretchName = "zscale"
 
 
 class NullMeansDefault(BaseModel):
@@ -24,3 +40,39 @@ class NullMeansDefault(BaseModel):
                 if not (value is None and key in cls.model_fields and cls.model_fields[key].default is not None)
             }
         return data
+
+
+class DisplaySettings(NullMeansDefault):
+    """Stretch, levels, gamma and asinh softening of one image, channel or mosaic."""
+
+    stretch: StretchName | str = Field(
+        default="asinh",
+        description="Stretch name (case-insensitive). Unknown names fall back to zscale where the endpoint allows it.",
+    )
+    black_point: float = Field(default=0.0, ge=0.0, le=1.0, description="Black level in stretched space (0-1).")
+    white_point: float = Field(default=1.0, ge=0.0, le=1.0, description="White level in stretched space (0-1).")
+    gamma: float = Field(default=1.0, gt=0.0, le=5.0, description="Gamma applied after the levels.")
+    asinh_a: float = Field(default=0.1, ge=0.001, le=1.0, description="Softening of the asinh stretch.")
+
+
+def resolve_stretch(
+    name: str, *, on_unknown: UnknownStretch, allowed: tuple[str, ...] = STRETCH_NAMES
+) -> tuple[str, bool]:
+    """Return the stretch to use for ``name`` and whether it is a fallback.
+
+    Raises
+    ------
+    InvalidRequestError
+        ``name`` is unknown and ``on_unknown`` is ``"reject"``.
+    """
+    key = name.strip().lower()
+    if key in allowed:
+        return key, False
+    if on_unknown == "reject":
+        raise InvalidRequestError(f"Invalid stretch '{name}'. Must be one of: {', '.join(allowed)}")
+    return FALLBACK_STRETCH, True
+
+
+def core_stretch(display: DisplaySettings, stretch: str) -> StretchSettings:
+    """Return the numeric core's settings for ``display`` with the resolved ``stretch`` name."""
+    return StretchSettings(stretch, display.black_point, display.white_point, display.gamma, display.asinh_a)

@@ -2,7 +2,7 @@
 
 Three 4096 x 4096 float32 inputs on slightly different grids -> a 2048 x 2048 PNG.
 
-* ours: ``app.composite.compositor.render_composite`` end to end (headers, grid, downscaled reads,
+* ours: ``app.composite.jobs.render_composite`` end to end (headers, grid, downscaled reads,
   fast reprojection, stretch, colour, PNG);
 * baseline: ``reproject_interp`` of each full-resolution channel onto
   ``find_optimal_celestial_wcs``, the same stretch, summed to RGB, Pillow PNG (LANCZOS to 2048).
@@ -44,8 +44,9 @@ def make_inputs(folder: Path, size: int) -> list[Path]:
 
 def _styles():  # type: ignore[no-untyped-def]
     from app.processing.compositing import ChannelStyle
+    from app.processing.enhancement import StretchSettings
 
-    return [ChannelStyle(stretch="asinh", asinh_a=0.05, hue=h) for h in HUES]
+    return [ChannelStyle(tones=StretchSettings("asinh", asinh_a=0.05), hue=h) for h in HUES]
 
 
 def run_ours(paths: list[str], out: int, png: str) -> dict[str, float]:
@@ -55,7 +56,7 @@ def run_ours(paths: list[str], out: int, png: str) -> dict[str, float]:
     import PIL.PngImagePlugin  # noqa: F401
     import scipy.ndimage  # noqa: F401
 
-    from app.composite.compositor import ChannelJob, CompositeJob, render_composite
+    from app.composite.jobs import ChannelJob, CompositeJob, render_composite
 
     job = CompositeJob(
         channels=tuple(ChannelJob(f"ch{i}", (p,), s) for i, (p, s) in enumerate(zip(paths, _styles(), strict=True))),
@@ -87,6 +88,7 @@ def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[s
     from reproject.mosaicking import find_optimal_celestial_wcs
 
     from app.processing import compositing
+    from app.processing.geometry import fit_size
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -101,7 +103,7 @@ def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[s
     rgb = compositing.mix_channels(displays, _styles())
     pixels = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
     image = Image.fromarray(pixels, mode="RGB")
-    h, w = compositing.fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
+    h, w = fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
     canvas = Image.new("RGB", (out, out))
     canvas.paste(image.resize((w, h), Image.Resampling.LANCZOS), ((out - w) // 2, (out - h) // 2))
     canvas.save(png, format="PNG")

@@ -39,7 +39,7 @@ def make_tiles(folder: Path, tile: int) -> list[Path]:
 def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     from scipy import ndimage  # noqa: F401  (import cost outside the measurement)
 
-    from app.mosaic.engine import MosaicJob, _load_sources, combine, plan_grid
+    from app.mosaic.jobs import MosaicJob, combine, load_sources, plan_grid
     from app.processing.reprojection import optimal_celestial_grid  # noqa: F401
 
     before = status_mb("VmRSS")
@@ -47,7 +47,7 @@ def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     job = MosaicJob(
         tuple(paths), tuple(Path(p).name for p in paths), "fits", 95, None, None, "mean", "gray", None, 10**9
     )  # type: ignore[arg-type]
-    sources = _load_sources(job.paths, job.names)
+    sources = load_sources(job.paths, job.names)
     grid, _ = plan_grid(sources, job)
     data = combine(sources, grid, "mean")
     seconds = time.perf_counter() - start
@@ -84,11 +84,11 @@ def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
 
 def run_compare(paths: list[str], base_file: str) -> dict[str, object]:
 
-    from app.mosaic.engine import _load_sources, combine
+    from app.mosaic.jobs import combine, load_sources
     from app.processing.reprojection import Grid
 
     base = np.load(base_file)
-    ours = combine(_load_sources(tuple(paths), tuple(paths)), Grid(read_grid_wcs(base_file), base.shape), "mean")
+    ours = combine(load_sources(tuple(paths), tuple(paths)), Grid(read_grid_wcs(base_file), base.shape), "mean")
     both = np.isfinite(ours) & np.isfinite(base)
     rms = float(np.sqrt(np.mean(base[both].astype(np.float64) ** 2)))
     diff = np.abs(ours[both] - base[both])

@@ -6,7 +6,7 @@ on Linux it can inherit the parent's peak across fork/exec), so imports and page
 for both sides. The files are written once (random noise plus a few sources) into a temporary
 directory, and each side runs once on a warm page cache after an untimed warm-up read.
 
-* **ours**: :func:`app.viewer.render.render_preview` (headers first, block-averaged band reads,
+* **ours**: :func:`app.viewer.jobs.render_preview` (headers first, block-averaged band reads,
   zscale on a sample, gray LUT, PNG with compress_level 1).
 * **baseline**: ``astropy.io.fits.getdata`` -> ``float64`` -> ``ZScaleInterval`` + ``LinearStretch``
   over the full array -> uint8 -> ``Pillow`` resize to 1000 px -> flip -> PNG.
@@ -35,12 +35,13 @@ OURS = r"""
 import json, sys, time
 {peak}from pathlib import Path
 sys.path.insert(0, {repo!r})
-from app.viewer.schemas import DisplayParams, PreviewParams
-from app.viewer.render import render_preview
+from app.schemas import core_stretch
+from app.viewer.schemas import PreviewQuery
+from app.viewer.jobs import render_preview
 path = Path({path!r})
-params = PreviewParams(display=DisplayParams(), width=1000, height=1000)
+query = PreviewQuery(width=1000, height=1000)
 start = time.perf_counter()
-content, _, _ = render_preview(path, params, 10**10)
+content, _, _ = render_preview(path, query, core_stretch(query, "zscale"), 10**10)
 elapsed = time.perf_counter() - start
 print(json.dumps({{"seconds": elapsed, "peak_rss_mb": peak_mb(),
                   "bytes": len(content)}}))
@@ -72,7 +73,7 @@ IDLE = r"""
 import json, sys
 {peak}sys.path.insert(0, {repo!r})
 import numpy, astropy.io.fits, astropy.visualization, PIL.Image, scipy.ndimage
-import app.viewer.render
+import app.viewer.jobs
 print(json.dumps({{"seconds": 0.0, "peak_rss_mb": peak_mb()}}))
 """
 

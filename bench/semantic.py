@@ -117,8 +117,8 @@ def main() -> None:
 
     from app.semantic.encoder import EMBEDDING_DIM, get_encoder
     from app.semantic.index import VectorIndex
+    from app.semantic.jobs import embed_items
     from app.semantic.schemas import FileMetadata
-    from app.semantic.service import embed_items
     from app.semantic.text import metadata_to_text
 
     report: dict[str, object] = {}
@@ -136,7 +136,8 @@ def main() -> None:
         t0 = time.perf_counter()
         result = embed_items(index, items)
         elapsed = time.perf_counter() - t0
-        assert result.embedded_count == args.records and not result.errors
+        assert result.embedded_count == args.records
+        assert not result.errors
         report["embed_batch_records_per_s"] = round(args.records / elapsed, 1)
         t0 = time.perf_counter()
         encoder.encode(texts)

@@ -41,7 +41,8 @@ def _install_lines(dockerfile: str) -> str:
 def test_each_image_installs_its_own_set() -> None:
     mast = _install_lines("Dockerfile.mast")
     engine = _install_lines("Dockerfile.engine")
-    assert re.search(r"pip install (-c \S+ )?\.(\s|$)", mast) and "[engine" not in mast
+    assert re.search(r"pip install (-c \S+ )?\.(\s|$)", mast)
+    assert "[engine" not in mast
     assert '".[engine]"' in engine
     assert '--workers", "2"' in (REPO / "Dockerfile.mast").read_text()
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

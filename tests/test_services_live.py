@@ -44,7 +44,8 @@ def test_root_and_health_bodies(live: tuple[str, LiveServer]) -> None:
     root, health, _ = SERVICES[module]
     assert httpx.get(f"{server.url}/").json() == root
     reply = httpx.get(f"{server.url}/health")
-    assert reply.status_code == 200 and reply.json() == health
+    assert reply.status_code == 200
+    assert reply.json() == health
     assert reply.headers["content-type"] == "application/json"
     assert len(reply.headers["x-request-id"]) == 16
 
@@ -52,7 +53,8 @@ def test_root_and_health_bodies(live: tuple[str, LiveServer]) -> None:
 def test_openapi_documents_every_route(live: tuple[str, LiveServer]) -> None:
     _, server = live
     schema = httpx.get(f"{server.url}/openapi.json").json()
-    assert schema["info"]["title"] and schema["info"]["version"]
+    assert schema["info"]["title"]
+    assert schema["info"]["version"]
     assert schema.get("tags")
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -68,10 +70,12 @@ def test_access_log_line_with_request_id(live: tuple[str, LiveServer]) -> None:
     while "trace-me-42" not in server.logs() and time.monotonic() < deadline:
         time.sleep(0.05)  # the access line is written right after the response is sent
     line = next(line for line in server.logs().splitlines() if "trace-me-42" in line)
-    assert "path=/health" in line and "status=200" in line
+    assert "path=/health" in line
+    assert "status=200" in line
 
 
 def test_unknown_route_is_404_json(live: tuple[str, LiveServer]) -> None:
     _, server = live
     reply = httpx.get(f"{server.url}/no/such/route")
-    assert reply.status_code == 404 and reply.json() == {"detail": "Not Found"}
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "Not Found"}

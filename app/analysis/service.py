@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from app.analysis import jobs
 from app.analysis.schemas import (
     DetectSourcesRequest,
     DetectSourcesResponse,
@@ -21,7 +22,7 @@ from app.analysis.schemas import (
 from app.core.exceptions import InvalidRequestError
 from app.core.executor import JobExecutor
 from app.core.settings import Settings
-from app.processing import detection, regions, tables
+from app.processing import detection, regions
 from app.storage.provider import StorageProvider
 
 logger = logging.getLogger("app.analysis")
@@ -56,7 +57,7 @@ async def region_statistics(
     path = await storage.resolve(request.file_path)
     hdu_index = -1 if request.hdu_index is None else request.hdu_index
     stats = await executor.run(
-        regions.region_statistics_job, path, region, hdu_index=hdu_index, max_elements=settings.max_fits_array_elements
+        jobs.region_statistics, path, region, hdu_index=hdu_index, max_elements=settings.max_fits_array_elements
     )
     return RegionStatisticsResponse.model_validate(stats)
 
@@ -70,7 +71,7 @@ async def detect_sources(
         raise InvalidRequestError(f"Invalid method '{method}'. Must be one of: {', '.join(detection.METHODS)}")
     path = await storage.resolve(request.file_path)
     result = await executor.run(
-        detection.detect_sources_job,
+        jobs.detect_sources,
         path,
         hdu_index=-1 if request.hdu_index is None else request.hdu_index,
         method=method,
@@ -78,7 +79,7 @@ async def detect_sources(
         fwhm=3.0 if request.fwhm is None else request.fwhm,
         npixels=10 if request.npixels is None else request.npixels,
         deblend=True if request.deblend is None else request.deblend,
-        deadline_seconds=detection.DEFAULT_DEADLINE_SECONDS,
+        deadline_seconds=jobs.DETECTION_DEADLINE_SECONDS,
     )
     logger.info("sources_detected", extra={"method": result.method, "n_sources": len(result.sources)})
     return DetectSourcesResponse.model_validate(
@@ -96,7 +97,7 @@ async def detect_sources(
 async def table_info(file_path: str, *, storage: StorageProvider, executor: JobExecutor) -> TableInfoResponse:
     """E13: every table HDU of the file and its columns."""
     path = await storage.resolve(file_path)
-    return TableInfoResponse.model_validate(await executor.run(tables.table_info_job, path))
+    return TableInfoResponse.model_validate(await executor.run(jobs.table_info, path))
 
 
 async def table_data(
@@ -120,7 +121,7 @@ async def table_data(
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
     path = await storage.resolve(file_path)
     result = await executor.run(
-        tables.table_page_job,
+        jobs.table_page,
         path,
         hdu_index=hdu_index,
         page=page,
@@ -141,4 +142,4 @@ async def spectral_data(
     if hdu_index < 0:
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
     path = await storage.resolve(file_path)
-    return SpectralDataResponse.model_validate(await executor.run(tables.spectral_data_job, path, hdu_index=hdu_index))
+    return SpectralDataResponse.model_validate(await executor.run(jobs.spectral_data, path, hdu_index=hdu_index))

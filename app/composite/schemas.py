@@ -1,7 +1,10 @@
-"""Request models of the N-channel composite endpoint (contract 6.6).
+"""Request models of the N-channel composite endpoint.
 
 The backend sends every key, with explicit ``null`` for unset optional values; ``null`` for a field
-that has a non-null default means "use the default" (see :class:`NullMeansDefault`).
+that has a non-null default means "use the default" (see :class:`~app.schemas.NullMeansDefault`).
+A channel's and the overall stretch group are the shared :class:`~app.schemas.DisplaySettings`:
+a channel's stretch is not validated (unknown names fall back to zscale, and the response says
+so), while the overall stretch must be one of the names (422 otherwise).
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from app.schemas import NullMeansDefault
+from app.processing.enhancement import CurveName, StretchName
+from app.schemas import DisplaySettings, NullMeansDefault
 
-CurveLiteral = Literal["linear", "s_curve", "inverse_s", "shadows", "highlights"]
-OverallStretch = Literal["zscale", "asinh", "log", "sqrt", "power", "histeq", "linear"]
+#: A channel's stretches: the shared ones plus ``auto``, which picks its parameters from the data.
+ChannelStretch = StretchName | Literal["auto"]
 
 
 class ChannelColor(NullMeansDefault):
@@ -32,30 +36,25 @@ class ChannelColor(NullMeansDefault):
         return self
 
 
-class NChannelConfig(NullMeansDefault):
+class NChannelConfig(DisplaySettings):
     """One channel: its files, its display settings and its colour."""
 
     file_paths: list[str] = Field(min_length=1, description="Storage keys of the channel's files.")
-    stretch: str = Field(default="asinh", description="Stretch name; unknown values fall back to zscale.")
-    black_point: float = Field(default=0.0, ge=0.0, le=1.0)
-    white_point: float = Field(default=1.0, ge=0.0, le=1.0)
-    gamma: float = Field(default=1.0, gt=0.0, le=5.0)
-    asinh_a: float = Field(default=0.05, ge=0.001, le=1.0)
-    curve: CurveLiteral = "linear"
+    stretch: ChannelStretch | str = Field(
+        default="asinh", description="Stretch name or `auto`; unknown values fall back to zscale."
+    )
+    asinh_a: float = Field(default=0.05, ge=0.001, le=1.0, description="Softening of the asinh stretch.")
+    curve: CurveName = "linear"
     weight: float = Field(default=1.0, ge=0.0, le=2.0)
     color: ChannelColor
     label: str | None = None
     wavelength_um: float | None = Field(default=None, gt=0.0)
 
 
-class OverallAdjustments(NullMeansDefault):
+class OverallAdjustments(DisplaySettings):
     """Composite-wide stretch and levels, applied after the channels are combined."""
 
-    stretch: OverallStretch = "linear"
-    black_point: float = Field(default=0.0, ge=0.0, le=1.0)
-    white_point: float = Field(default=1.0, ge=0.0, le=1.0)
-    gamma: float = Field(default=1.0, gt=0.0, le=5.0)
-    asinh_a: float = Field(default=0.1, ge=0.001, le=1.0)
+    stretch: StretchName = "linear"
 
 
 class NChannelCompositeRequest(NullMeansDefault):

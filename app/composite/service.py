@@ -7,18 +7,18 @@ below white point. Channels are keyed by their index, so duplicate labels cannot
 
 from __future__ import annotations
 
-from app.composite.compositor import ChannelJob, CompositeJob, CompositeOutput, render_composite
+from app.composite.jobs import ChannelJob, CompositeJob, CompositeOutput, render_composite
 from app.composite.schemas import NChannelCompositeRequest, NChannelConfig
 from app.core.exceptions import UnprocessableError
 from app.core.executor import JobExecutor
 from app.core.settings import MIB, Settings
-from app.processing.compositing import ChannelStyle
-from app.processing.enhancement import STRETCH_NAMES, StretchSettings
+from app.processing.compositing import AUTO_STRETCH, ChannelStyle
+from app.processing.enhancement import STRETCH_NAMES
+from app.schemas import FALLBACK_STRETCH, core_stretch, resolve_stretch
 from app.storage.provider import StorageProvider
 
 #: Stretch names accepted for channels: the shared stretches plus the automatic one.
-CHANNEL_STRETCHES = (*STRETCH_NAMES, "auto")
-FALLBACK_STRETCH = "zscale"
+CHANNEL_STRETCHES = (*STRETCH_NAMES, AUTO_STRETCH)
 
 
 def channel_name(index: int, channel: NChannelConfig) -> str:
@@ -69,17 +69,12 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
     fallbacks = []
     for index, (channel, channel_paths) in enumerate(zip(request.channels, paths, strict=True)):
         name = channel_name(index, channel)
-        stretch = channel.stretch.strip().lower()
-        if stretch not in CHANNEL_STRETCHES:
+        stretch, fell_back = resolve_stretch(channel.stretch, on_unknown="fallback", allowed=CHANNEL_STRETCHES)
+        if fell_back:
             fallbacks.append(f"{index}:{FALLBACK_STRETCH}")
-            stretch = FALLBACK_STRETCH
         color = channel.color
         style = ChannelStyle(
-            stretch=stretch,
-            black_point=channel.black_point,
-            white_point=channel.white_point,
-            gamma=channel.gamma,
-            asinh_a=channel.asinh_a,
+            tones=core_stretch(channel, stretch),
             curve=channel.curve,
             weight=channel.weight,
             hue=color.hue,
@@ -89,8 +84,7 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
         channels.append(ChannelJob(name=name, paths=tuple(channel_paths), style=style))
     overall = None
     if request.overall is not None:
-        o = request.overall
-        overall = StretchSettings(o.stretch, o.black_point, o.white_point, o.gamma, o.asinh_a)
+        overall = core_stretch(request.overall, request.overall.stretch)
     extra = (("X-Composite-Stretch-Fallback", ",".join(fallbacks)),) if fallbacks else ()
     return CompositeJob(
         channels=tuple(channels),

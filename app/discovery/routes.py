@@ -22,4 +22,4 @@ router = APIRouter(prefix="/discovery", tags=["discovery"])
     "run from blue (shortest wavelength) to red. 400 `observations list is required` without observations.",
 )
 async def suggest_recipes(request: SuggestRecipesRequest) -> SuggestRecipesResponse:
-    return service.suggest_recipes(request)
+    return await service.suggest_recipes(request)

@@ -1,20 +1,13 @@
-"""Discovery service: recipe suggestions are light pure-Python work, answered on the event loop."""
+"""Discovery service: recipe suggestions, computed off the event loop."""
 
 from __future__ import annotations
 
-import logging
+import anyio.to_thread
 
-from app.discovery.recipe_engine import suggest_recipes as rank_recipes
+from app.discovery import jobs
 from app.discovery.schemas import SuggestRecipesRequest, SuggestRecipesResponse
 
-logger = logging.getLogger("app.discovery")
 
-
-def suggest_recipes(request: SuggestRecipesRequest) -> SuggestRecipesResponse:
-    """E16: ranked composite recipes for the request's observations (400 without observations)."""
-    response = rank_recipes(request)
-    logger.info(
-        "recipes_suggested",
-        extra={"n_observations": len(request.observations or []), "n_recipes": len(response.recipes)},
-    )
-    return response
+async def suggest_recipes(request: SuggestRecipesRequest) -> SuggestRecipesResponse:
+    """Rank composite recipes for the request's observations in a thread (400 without observations)."""
+    return await anyio.to_thread.run_sync(jobs.suggest_recipes, request)

@@ -6,20 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas import NullMeansDefault
+from app.schemas import DisplaySettings, NullMeansDefault
 
 CombineMethod = Literal["mean", "sum", "first", "last", "min", "max", "median"]
 
 
-class MosaicFile(NullMeansDefault):
+class MosaicFile(DisplaySettings):
     """One input file and its display settings (only the first file's are used for PNG/JPEG)."""
 
-    file_path: str
-    stretch: str = "asinh"
-    black_point: float = Field(default=0.0, ge=0.0, le=1.0)
-    white_point: float = Field(default=1.0, ge=0.0, le=1.0)
-    gamma: float = Field(default=1.0, gt=0.0, le=5.0)
-    asinh_a: float = Field(default=0.1, ge=0.001, le=1.0)
+    file_path: str = Field(description="Storage key of the FITS file.")
 
 
 class MosaicRequest(NullMeansDefault):

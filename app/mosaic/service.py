@@ -10,10 +10,10 @@ import anyio.to_thread
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.core.executor import JobExecutor
 from app.core.settings import Settings
-from app.mosaic.engine import MosaicJob, MosaicOutput, build_mosaic, compute_footprints
+from app.mosaic.jobs import MosaicJob, MosaicOutput, build_mosaic, compute_footprints
 from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
 from app.processing import colormaps
-from app.processing.enhancement import StretchSettings
+from app.schemas import FALLBACK_STRETCH, core_stretch, resolve_stretch
 from app.storage.provider import StorageProvider
 
 #: Colormaps accepted by the mosaic (contract: the preview list).
@@ -56,6 +56,7 @@ async def generate_mosaic(
             )
         )
     first = request.files[0]
+    stretch, fell_back = resolve_stretch(first.stretch, on_unknown="fallback")
     job = MosaicJob(
         paths=tuple(paths),
         names=tuple(Path(item.file_path).name for item in request.files),
@@ -65,11 +66,14 @@ async def generate_mosaic(
         height=request.height,
         combine_method=request.combine_method,
         cmap=request.cmap,
-        style=StretchSettings(first.stretch, first.black_point, first.white_point, first.gamma, first.asinh_a),
+        style=core_stretch(first, stretch),
         max_output_pixels=settings.max_mosaic_output_pixels,
         match_background=request.match_background,
     )
-    return await executor.run(build_mosaic, job)
+    output = await executor.run(build_mosaic, job)
+    if fell_back and output.fits_path is None:
+        output.headers["X-Mosaic-Stretch-Fallback"] = FALLBACK_STRETCH
+    return output
 
 
 def stream_and_delete(path: str, chunk_bytes: int = STREAM_CHUNK_BYTES) -> Iterator[bytes]:

@@ -26,7 +26,7 @@ import colorsys
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from app.processing.enhancement import (
     display_limits,
     sample_finite,
 )
+from app.processing.geometry import fit_size
 
 #: Percentiles of covered pixels used as display limits.
 LOWER_PERCENTILE = 0.1
@@ -52,15 +53,17 @@ EXPOSURE_LOW = 0.02
 EXPOSURE_HIGH = 0.10
 
 
+#: Stretch of a channel when none is given: asinh with a soft knee.
+DEFAULT_CHANNEL_TONES = StretchSettings("asinh", asinh_a=0.05)
+#: The channel stretch that picks its own parameters (:func:`auto_stretch_params`).
+AUTO_STRETCH = "auto"
+
+
 @dataclass(frozen=True)
 class ChannelStyle:
-    """How one channel is displayed and coloured."""
+    """How one channel is displayed (its tones: stretch and levels, and a tone curve) and coloured."""
 
-    stretch: str = "asinh"
-    black_point: float = 0.0
-    white_point: float = 1.0
-    gamma: float = 1.0
-    asinh_a: float = 0.05
+    tones: StretchSettings = DEFAULT_CHANNEL_TONES
     curve: str = "linear"
     weight: float = 1.0
     hue: float | None = None
@@ -147,25 +150,25 @@ def channel_display(
 ) -> tuple[np.ndarray, AutoStretch | None]:
     """Display values in ``[0, 1]`` of one channel (0 where not covered) and the auto parameters, if any.
 
-    ``style.stretch == "auto"`` selects :func:`auto_stretch_params`; other names must be in
+    ``style.tones.stretch == "auto"`` selects :func:`auto_stretch_params`; other names must be in
     :data:`~app.processing.enhancement.STRETCH_NAMES`.
     """
     x = np.array(data, dtype=np.float32, copy=True)
     auto: AutoStretch | None = None
-    if style.stretch == "auto":
+    tones = style.tones
+    if tones.stretch == AUTO_STRETCH:
         auto = auto_stretch_params(x)
         name, asinh_a, limits = "asinh", auto.asinh_a, (auto.vmin, auto.vmax)
     else:
-        if style.stretch not in STRETCH_NAMES:
-            raise ValueError(f"unknown stretch {style.stretch!r}")
+        if tones.stretch not in STRETCH_NAMES:
+            raise ValueError(f"unknown stretch {tones.stretch!r}")
         if background_neutralization:
             sky, _ = sky_stats(x)
             x -= np.float32(sky)
-        method: LimitsMethod = "zscale" if style.stretch == "zscale" else "percentile"
-        name, asinh_a = style.stretch, style.asinh_a
+        method: LimitsMethod = "zscale" if tones.stretch == "zscale" else "percentile"
+        name, asinh_a = tones.stretch, tones.asinh_a
         limits = display_limits(x, method=method, lower=LOWER_PERCENTILE, upper=UPPER_PERCENTILE)
-    levels = StretchSettings(name, style.black_point, style.white_point, style.gamma, asinh_a)
-    out = levels.apply(x, limits=limits, out=x)
+    out = replace(tones, stretch=name, asinh_a=asinh_a).apply(x, limits=limits, out=x)
     out = apply_curve(out, style.curve)
     return out, auto
 
@@ -250,7 +253,8 @@ def mix_channels(
 
 def has_default_tones(style: ChannelStyle) -> bool:
     """Whether a channel keeps the default black/white points, gamma and tone curve."""
-    return (style.black_point, style.white_point, style.gamma, style.curve) == (0.0, 1.0, 1.0, "linear")
+    tones = style.tones
+    return (tones.black_point, tones.white_point, tones.gamma, style.curve) == (0.0, 1.0, 1.0, "linear")
 
 
 def auto_expose(
@@ -287,15 +291,6 @@ def apply_overall(rgb: np.ndarray, settings: StretchSettings) -> np.ndarray:
         return rgb
     limits = display_limits(rgb, method="zscale") if settings.stretch == "zscale" else (0.0, 1.0)
     return settings.apply(rgb, limits=limits, out=rgb)
-
-
-def fit_size(shape: tuple[int, int], width: int, height: int) -> tuple[int, int]:
-    """``(h, w)`` of an image of ``shape`` scaled to fit ``width`` x ``height`` with its aspect ratio kept."""
-    ny, nx = shape
-    scale = min(width / nx, height / ny)
-    w = min(width, max(1, round(nx * scale)))
-    h = min(height, max(1, round(ny * scale)))
-    return h, w
 
 
 def letterbox(rgb01: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:

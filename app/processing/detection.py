@@ -31,58 +31,37 @@ map are built with SEP (Source Extractor as a library; about 10x faster than pho
 Sources whose centroid falls on an originally-NaN pixel are dropped; the rest are sorted by flux
 (descending) and numbered 1..n. Each source gets a FWHM from Gaussian-weighted second moments
 (for every method), and the median of those is ``estimated_fwhm``. At most
-:data:`MAX_SOURCES` sources (the brightest) are returned, and a job past its deadline stops with
-:class:`~app.core.exceptions.JobTimeoutError` (504) between stages.
+:data:`MAX_SOURCES` sources (the brightest) are returned. A caller's ``checkpoint`` runs between
+the stages (background, detection), so a job can stop at its deadline.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from app.core.exceptions import FitsTooLargeError, InvalidRequestError, JobTimeoutError
-from app.processing.fits_io import image_info, read_plane
+from app.processing.errors import InvalidInput
 
 logger = logging.getLogger("app.processing.detection")
 
 DetectionMethod = Literal["auto", "daofind", "iraf", "segmentation"]
 METHODS: tuple[str, ...] = ("auto", "daofind", "iraf", "segmentation")
 
-#: Images with more pixels are refused (413) before any read.
-MAX_DETECTION_PIXELS = 50_000_000
 #: The brightest sources returned at most (the rest are dropped; the response is still sorted).
 MAX_SOURCES = 20_000
 #: SEP's pixel stack: start small (allocation is per call), grow on overflow up to the maximum.
 SEP_PIXSTACK = 300_000
 SEP_MAX_PIXSTACK = 20_000_000
 SEP_SUB_OBJECT_LIMIT = 4096
-#: Default wall-clock budget of one detection job, in seconds.
-DEFAULT_DEADLINE_SECONDS = 120.0
 
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 ALL_NAN_DETAIL = "All pixel values are NaN"
-
-
-@dataclass
-class Deadline:
-    """A wall-clock budget checked between the stages of a job."""
-
-    seconds: float
-    start: float = field(default_factory=time.monotonic)
-
-    def check(self, stage: str) -> None:
-        """Raise :class:`JobTimeoutError` when the budget is spent."""
-        if time.monotonic() - self.start > self.seconds:
-            logger.warning("detection_deadline", extra={"stage": stage, "seconds": self.seconds})
-            raise JobTimeoutError(f"Source detection took longer than {self.seconds:g} s")
 
 
 @dataclass
@@ -149,7 +128,7 @@ def prepare(data: np.ndarray) -> Prepared:
 
     Raises
     ------
-    InvalidRequestError
+    InvalidInput
         Every pixel is NaN or infinite.
     """
     import sep
@@ -157,7 +136,7 @@ def prepare(data: np.ndarray) -> Prepared:
     image = np.ascontiguousarray(data, dtype=np.float32)
     nan_mask = ~np.isfinite(image)
     if nan_mask.all():
-        raise InvalidRequestError(ALL_NAN_DETAIL)
+        raise InvalidInput(ALL_NAN_DETAIL)
     has_nan = bool(nan_mask.any())
     if has_nan:
         image = image.copy()
@@ -284,7 +263,7 @@ def _run_sep(prep: Prepared, *, threshold: float, fwhm: float, npixels: int, deb
                 stack = min(stack * 8, SEP_MAX_PIXSTACK)
                 continue
             logger.info("sep_extract_failed", extra={"error": type(error).__name__})
-            raise InvalidRequestError(
+            raise InvalidInput(
                 "Too many connected pixels above the threshold; raise threshold_sigma or npixels"
             ) from error
     x, y = _windowed_centroids(prep, objects["x"].astype(np.float64), objects["y"].astype(np.float64), fwhm)
@@ -373,6 +352,10 @@ def _to_sources(cat: Catalog) -> list[dict[str, Any]]:
     ]
 
 
+def _no_checkpoint(stage: str) -> None:
+    """Let every stage pass."""
+
+
 def detect(
     data: np.ndarray,
     *,
@@ -382,7 +365,7 @@ def detect(
     npixels: int = 10,
     deblend: bool = True,
     max_sources: int = MAX_SOURCES,
-    deadline: Deadline | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> DetectionResult:
     """Detect sources on a 2-D image.
 
@@ -402,26 +385,25 @@ def detect(
         Split blended segments (segmentation and auto).
     max_sources
         Keep at most this many of the brightest sources.
-    deadline
-        Wall-clock budget checked between stages.
+    checkpoint
+        Called with the name of each finished stage (``"background"``, ``"detection"``); it may
+        raise to stop the work, e.g. at a deadline.
 
     Raises
     ------
-    InvalidRequestError
+    InvalidInput
         Unknown method, or every pixel is NaN.
-    JobTimeoutError
-        The deadline passed.
     """
     if method not in DISPATCH:
-        raise InvalidRequestError(f"Invalid method '{method}'. Must be one of: {', '.join(METHODS)}")
+        raise InvalidInput(f"Invalid method '{method}'. Must be one of: {', '.join(METHODS)}")
     if data.ndim != 2:
         raise ValueError(f"data must be 2-D, got shape {data.shape}")
-    deadline = deadline or Deadline(DEFAULT_DEADLINE_SECONDS)
+    check = checkpoint or _no_checkpoint
     prep = prepare(data)
-    deadline.check("background")
+    check("background")
     runner, reported = DISPATCH[method]
     cat = runner(prep, threshold_sigma=threshold_sigma, fwhm=fwhm, npixels=npixels, deblend=deblend)
-    deadline.check("detection")
+    check("detection")
     ny, nx = prep.data.shape
     if len(cat):
         finite = np.isfinite(cat.x) & np.isfinite(cat.y)
@@ -442,40 +424,4 @@ def detect(
         threshold_sigma=float(threshold_sigma),
         threshold_value=float(threshold_sigma * prep.global_rms),
         estimated_fwhm=_finite_or_none(estimated) if estimated is not None else None,
-    )
-
-
-def detect_sources_job(
-    path: Path | str,
-    *,
-    hdu_index: int = -1,
-    method: str = "auto",
-    threshold_sigma: float = 5.0,
-    fwhm: float = 3.0,
-    npixels: int = 10,
-    deblend: bool = True,
-    max_pixels: int = MAX_DETECTION_PIXELS,
-    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
-) -> DetectionResult:
-    """Read the image of ``path`` (middle slice of a cube) and detect sources: a picklable executor job.
-
-    The image size is checked from the headers first (413 above ``max_pixels``).
-    """
-    deadline = Deadline(deadline_seconds)
-    index = hdu_index if hdu_index >= 0 else None
-    info = image_info(path, hdu_index=index)
-    if info.ny * info.nx > max_pixels:
-        raise FitsTooLargeError(
-            f"Image too large for source detection: {info.ny * info.nx} pixels exceeds the limit of {max_pixels}"
-        )
-    plane = read_plane(path, hdu_index=info.hdu_index, slice_index=-1)
-    deadline.check("read")
-    return detect(
-        plane.data,
-        method=method,
-        threshold_sigma=threshold_sigma,
-        fwhm=fwhm,
-        npixels=npixels,
-        deblend=deblend,
-        deadline=deadline,
     )

@@ -84,10 +84,14 @@ def encode_jpeg(pixels: np.ndarray, *, quality: int = DEFAULT_JPEG_QUALITY, xmp:
     return buffer.getvalue()
 
 
+#: Media type of each output format.
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
+
+
 def encode_image(
     pixels: np.ndarray, image_format: str, *, quality: int = DEFAULT_JPEG_QUALITY, xmp: str | None = None
 ) -> bytes:
-    """Encode as ``"png"`` or ``"jpeg"`` (``"jpg"`` accepted)."""
+    """Encode as ``"png"`` or ``"jpeg"`` (``"jpg"`` accepted); the media type is ``MEDIA_TYPES[image_format]``."""
     fmt = image_format.lower()
     if fmt == "png":
         return encode_png(pixels, xmp=xmp)

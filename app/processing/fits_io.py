@@ -1,7 +1,7 @@
 """Read FITS images with bounded memory.
 
 Everything starts from the headers: :func:`image_info` finds the image HDU and its shape without
-reading a pixel, so callers can check budgets (413) first. :func:`read_plane` then reads one 2-D
+reading a pixel, so callers can check budgets first. :func:`read_plane` then reads one 2-D
 plane (a cube slice), optionally downscaled by striding or block-averaging in row bands, so a
 10k x 10k file never becomes a full-size float64 copy. Plain (uncompressed) HDUs are read band by
 band with ordinary file reads rather than through a memory map, so the process's resident memory
@@ -9,8 +9,8 @@ stays at about one band whatever the file size; tile- and gzip-compressed files 
 astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
-This module raises the domain errors of :mod:`app.core.exceptions` (``InvalidFitsError``,
-``NoImageDataError``, ``FitsTooLargeError``) so every endpoint reports bad files the same way.
+This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits``,
+``NoImageData``, ``BudgetExceeded``, ``InvalidInput``) so every endpoint reports bad files the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from app.core.exceptions import FitsTooLargeError, InvalidFitsError, InvalidRequestError, NoImageDataError
+from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
 
 logger = logging.getLogger("app.processing.fits_io")
 
@@ -89,14 +89,14 @@ class Plane:
 
 @contextmanager
 def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList]:
-    """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFitsError` (400)."""
+    """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFits` ."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             hdul = fits.open(path, memmap=memmap, do_not_scale_image_data=True, lazy_load_hdus=True, mode="readonly")
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
         logger.info("fits_open_failed", extra={"error": type(error).__name__})
-        raise InvalidFitsError(f"Not a valid FITS file: {Path(path).name}") from error
+        raise InvalidFits(f"Not a valid FITS file: {Path(path).name}") from error
     try:
         yield hdul
     finally:
@@ -121,7 +121,7 @@ def _iter_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, Any]]:
         except IndexError:
             return
         except (OSError, ValueError, TypeError) as error:
-            raise InvalidFitsError("FITS file is truncated or corrupt") from error
+            raise InvalidFits("FITS file is truncated or corrupt") from error
         yield index, hdu
         index += 1
 
@@ -133,31 +133,31 @@ def find_image_hdu(
 
     Raises
     ------
-    NoImageDataError
+    NoImageData
         No such HDU, or the given one holds no image.
-    InvalidRequestError
+    InvalidInput
         ``hdu_index`` is out of range.
     """
     if hdu_index is not None and hdu_index >= 0:
         hdus = dict(_iter_hdus(hdul))
         if hdu_index not in hdus:
-            raise InvalidRequestError(f"hdu_index {hdu_index} out of range (file has {len(hdus)} HDUs)")
+            raise InvalidInput(f"hdu_index {hdu_index} out of range (file has {len(hdus)} HDUs)")
         shape = _hdu_shape(hdus[hdu_index])
         if shape is None:
-            raise NoImageDataError(f"HDU {hdu_index} holds no image data")
+            raise NoImageData(f"HDU {hdu_index} holds no image data")
         return hdu_index, shape
     for index, hdu in _iter_hdus(hdul):
         shape = _hdu_shape(hdu)
         if shape is not None and len(shape) >= min_ndim:
             return index, shape
-    raise NoImageDataError()
+    raise NoImageData()
 
 
 def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int = 2) -> ImageInfo:
     """Headers-only description of the image HDU of ``path``.
 
     ``min_ndim`` (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the
-    first cube; :class:`NoImageDataError` when none qualifies.
+    first cube; :class:`NoImageData` when none qualifies.
     """
     with open_fits(path) as hdul:
         index, shape = find_image_hdu(hdul, hdu_index, min_ndim=min_ndim)
@@ -169,9 +169,9 @@ def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int 
 
 
 def check_elements(info: ImageInfo, max_elements: int) -> None:
-    """Raise :class:`FitsTooLargeError` (413) when the HDU has more than ``max_elements`` pixels."""
+    """Raise :class:`BudgetExceeded` when the HDU has more than ``max_elements`` pixels."""
     if info.n_elements > max_elements:
-        raise FitsTooLargeError(f"FITS array too large: {info.n_elements} elements exceeds the limit of {max_elements}")
+        raise BudgetExceeded(f"FITS array too large: {info.n_elements} elements exceeds the limit of {max_elements}")
 
 
 def resolve_slice(info: ImageInfo, slice_index: int = -1) -> int:
@@ -369,7 +369,7 @@ def read_plane(
     method
         ``"block"`` averages factor x factor blocks (anti-aliased), ``"stride"`` takes every n-th pixel.
     max_elements
-        If given, refuse (413) before reading when the HDU has more elements.
+        If given, refuse before reading when the HDU has more elements.
     factor
         Explicit integer downscale factor (overrides ``max_side``), e.g. the largest factor that
         keeps the result at least as large as a target size before a final exact resize.
@@ -398,7 +398,7 @@ def read_plane(
             if plane is None:
                 source: Any = hdu.section if compressed else hdu.data
                 if source is None:
-                    raise NoImageDataError()
+                    raise NoImageData()
                 plane = source[lead] if lead else source
             if factor == 1:
                 data = _banded_scale(plane, info.header, compressed)
@@ -406,9 +406,11 @@ def read_plane(
                 data = _scale_raw(plane[::factor, ::factor], info.header, compressed=compressed, owned=_owned(plane))
             else:
                 data = _block_mean(plane, factor, info.header, compressed)
+        except ProcessingError:
+            raise
         except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
             logger.info("fits_read_failed", extra={"error": type(error).__name__})
-            raise InvalidFitsError("FITS data is truncated or unreadable") from error
+            raise InvalidFits("FITS data is truncated or unreadable") from error
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
 
 
@@ -425,11 +427,13 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
         try:
             source: Any = hdu.section if compressed else hdu.data
             if source is None:
-                raise NoImageDataError()
+                raise NoImageData()
             return _scale_raw(source[(*lead, rows, cols)], info.header, compressed=compressed)
+        except ProcessingError:
+            raise
         except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
             logger.info("fits_read_failed", extra={"error": type(error).__name__})
-            raise InvalidFitsError("FITS data is truncated or unreadable") from error
+            raise InvalidFits("FITS data is truncated or unreadable") from error
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:

@@ -1,8 +1,8 @@
-"""Statistics of the pixels inside a rectangle, ellipse or polygon of a FITS image.
+"""Regions of an image (rectangle, ellipse, polygon) and the statistics of their pixels.
 
-Only the region's bounding box is read: the headers give the image shape, the box is clamped to
-the image and its size is checked against the budget, and then just those rows are sliced from
-the memory map (or the compressed section). Pixel coordinates are 0-based array indices
+:func:`bounding_box` clamps a region to the image, so a reader can fetch just those rows;
+:func:`region_mask` says which pixels of a box belong to the region; :func:`finite_statistics`
+summarises the finite values. Pixel coordinates are 0-based array indices
 (``x`` = column, ``y`` = row); a pixel belongs to an ellipse or a polygon when its centre does.
 Statistics use the finite pixels only.
 """
@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from app.core.exceptions import FitsTooLargeError, InvalidRequestError
-from app.processing.fits_io import ImageInfo, image_info, read_window
+from app.processing.errors import InvalidInput
 
 logger = logging.getLogger("app.processing.regions")
 
@@ -152,22 +150,17 @@ def _on_boundary(vertices: tuple[tuple[float, float], ...], cols: np.ndarray, ro
     return on
 
 
-def read_box(path: Path | str, info: ImageInfo, box: Box) -> np.ndarray:
-    """Read only ``box`` of the middle plane of the image HDU described by ``info`` (float32)."""
-    return read_window(path, info, rows=slice(box.y0, box.y1), cols=slice(box.x0, box.x1))
-
-
 def finite_statistics(values: np.ndarray) -> dict[str, float | int]:
     """``mean, median, std, min, max, sum, pixel_count`` of the finite ``values`` (float64 accumulation).
 
     Raises
     ------
-    InvalidRequestError
+    InvalidInput
         No finite value.
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        raise InvalidRequestError(NO_VALID_PIXELS)
+        raise InvalidInput(NO_VALID_PIXELS)
     n = finite.size
     total = float(np.sum(finite, dtype=np.float64))
     mean = total / n
@@ -194,38 +187,3 @@ def finite_statistics(values: np.ndarray) -> dict[str, float | int]:
         "sum": total,
         "pixel_count": int(n),
     }
-
-
-def region_statistics_job(
-    path: Path | str, region: Region, *, hdu_index: int = -1, max_elements: int
-) -> dict[str, float | int]:
-    """Statistics of ``region`` on the image of ``path`` (a picklable executor job).
-
-    The bounding box is read and masked in row bands, and only the region's finite pixels are
-    kept (as float32), so peak memory stays near 4 bytes per region pixel.
-
-    Parameters
-    ----------
-    path
-        Local FITS file.
-    region
-        The pixel region.
-    hdu_index
-        Image HDU (-1 = the first HDU with 2-D data).
-    max_elements
-        Budget for the pixels of the bounding box (413 above it).
-    """
-    info = image_info(path, hdu_index=hdu_index if hdu_index >= 0 else None)
-    box = bounding_box(region, (info.ny, info.nx))
-    if box.is_empty:
-        raise InvalidRequestError(NO_VALID_PIXELS)
-    if box.n_pixels > max_elements:
-        raise FitsTooLargeError(f"Region too large: {box.n_pixels} pixels exceeds the limit of {max_elements}")
-    rows_per_band = max(1, BAND_PIXELS // (box.x1 - box.x0))
-    parts: list[np.ndarray] = []
-    for y0 in range(box.y0, box.y1, rows_per_band):
-        band = Box(box.x0, y0, box.x1, min(box.y1, y0 + rows_per_band))
-        data = read_box(path, info, band)
-        values = data[region_mask(region, band)]
-        parts.append(values[np.isfinite(values)])
-    return finite_statistics(np.concatenate(parts) if len(parts) > 1 else parts[0])

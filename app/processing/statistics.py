@@ -1,4 +1,4 @@
-"""Image statistics on finite pixels only: basic, robust (sigma-clipped), histogram, percentiles.
+"""Image statistics on finite pixels only: basic statistics, histogram, percentiles.
 
 All functions ignore NaN and +-Inf, accept any shape, and return plain Python floats/ints (never
 NaN: an empty selection yields ``None`` values) so results can go straight into JSON. For large
@@ -11,12 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-#: Default sigma-clipping parameters (as astropy's ``sigma_clipped_stats``).
-CLIP_SIGMA = 3.0
-CLIP_MAXITERS = 5
-#: MAD to standard deviation for a normal distribution.
-MAD_TO_STD = 1.482602218505602
 
 
 def finite_values(data: np.ndarray, *, max_samples: int | None = None) -> np.ndarray:
@@ -45,44 +39,6 @@ def basic_stats(data: np.ndarray, *, max_samples: int | None = None) -> dict[str
         "std": _f(values.std()),
         "median": _f(np.median(values)),
         "sum": _f(values.sum()),
-    }
-
-
-def sigma_clip_values(values: np.ndarray, *, sigma: float = CLIP_SIGMA, maxiters: int = CLIP_MAXITERS) -> np.ndarray:
-    """Iteratively drop values farther than ``sigma`` standard deviations from the median."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    kept = values
-    for _ in range(maxiters):
-        if kept.size == 0:
-            break
-        centre = np.median(kept)
-        std = kept.std()
-        mask = np.abs(kept - centre) <= sigma * std
-        if mask.all():
-            break
-        kept = kept[mask]
-    return kept
-
-
-def robust_stats(
-    data: np.ndarray, *, sigma: float = CLIP_SIGMA, maxiters: int = CLIP_MAXITERS, max_samples: int | None = None
-) -> dict[str, Any]:
-    """Sigma-clipped ``mean, median, std`` plus ``mad_std`` and the number of values kept."""
-    values = finite_values(data, max_samples=max_samples)
-    if values.size == 0:
-        return {"mean": None, "median": None, "std": None, "mad_std": None, "n_used": 0}
-    kept = sigma_clip_values(values, sigma=sigma, maxiters=maxiters)
-    median = np.median(values)
-    mad = np.median(np.abs(values - median)) * MAD_TO_STD
-    if kept.size == 0:
-        kept = values
-    return {
-        "mean": _f(kept.mean()),
-        "median": _f(np.median(kept)),
-        "std": _f(kept.std()),
-        "mad_std": _f(mad),
-        "n_used": int(kept.size),
     }
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
-from app.core.exceptions import InvalidFitsError, InvalidRequestError
-from app.processing.fits_io import open_fits
+from app.processing.errors import InvalidFits, InvalidInput
 
 logger = logging.getLogger("app.processing.tables")
 
@@ -46,7 +44,7 @@ def _hdu_list(hdul: fits.HDUList) -> list[Any]:
     try:
         return list(hdul)
     except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
-        raise InvalidFitsError("FITS file is truncated or corrupt") from error
+        raise InvalidFits("FITS file is truncated or corrupt") from error
 
 
 def _text(value: Any) -> str | None:
@@ -89,7 +87,7 @@ def _table_data(hdu: Any) -> Any:
     try:
         return hdu.data
     except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
-        raise InvalidFitsError("FITS table data is truncated or unreadable") from error
+        raise InvalidFits("FITS table data is truncated or unreadable") from error
 
 
 def _describe(index: int, hdu: Any) -> dict[str, Any]:
@@ -105,20 +103,18 @@ def _describe(index: int, hdu: Any) -> dict[str, Any]:
     }
 
 
-def table_info_job(path: Path | str) -> dict[str, Any]:
-    """``{file_name, table_hdus}`` for every table HDU of ``path`` (a picklable executor job)."""
-    with open_fits(path) as hdul:
-        hdus = [_describe(i, hdu) for i, hdu in enumerate(_hdu_list(hdul)) if isinstance(hdu, TABLE_HDU_TYPES)]
-    return {"file_name": Path(path).name, "table_hdus": hdus}
+def describe_tables(hdul: fits.HDUList) -> list[dict[str, Any]]:
+    """Index, name, type, row count and columns of every table HDU of ``hdul``."""
+    return [_describe(i, hdu) for i, hdu in enumerate(_hdu_list(hdul)) if isinstance(hdu, TABLE_HDU_TYPES)]
 
 
 def _table_hdu(hdul: fits.HDUList, hdu_index: int) -> Any:
     hdus = _hdu_list(hdul)
     if hdu_index < 0 or hdu_index >= len(hdus):
-        raise InvalidRequestError(f"HDU index {hdu_index} out of range (file has {len(hdus)} HDUs)")
+        raise InvalidInput(f"HDU index {hdu_index} out of range (file has {len(hdus)} HDUs)")
     hdu = hdus[hdu_index]
     if not isinstance(hdu, TABLE_HDU_TYPES):
-        raise InvalidRequestError(f"HDU {hdu_index} is not a table (type: {type(hdu).__name__})")
+        raise InvalidInput(f"HDU {hdu_index} is not a table (type: {type(hdu).__name__})")
     return hdu
 
 
@@ -126,7 +122,7 @@ def _column(data: Any, name: str) -> np.ndarray:
     try:
         return data.field(name)
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
-        raise InvalidFitsError("FITS table data is truncated or unreadable") from error
+        raise InvalidFits("FITS table data is truncated or unreadable") from error
 
 
 def _mask_of(values: Any) -> np.ndarray | None:
@@ -141,7 +137,7 @@ def _sort_order(values: np.ndarray, descending: bool) -> np.ndarray:
     mask = _mask_of(values)
     array = np.asarray(values)
     if array.ndim > 1:
-        raise InvalidRequestError("Cannot sort by an array column")
+        raise InvalidInput("Cannot sort by an array column")
     missing = np.zeros(array.shape[0], dtype=bool) if mask is None else mask.reshape(array.shape[0], -1).any(axis=1)
     if array.dtype.kind == "f":
         missing |= ~np.isfinite(array)
@@ -228,8 +224,8 @@ def _page_cells(values: Any, index: np.ndarray) -> list[Any]:
     return out
 
 
-def table_page_job(
-    path: Path | str,
+def table_page(
+    hdul: fits.HDUList,
     *,
     hdu_index: int = 0,
     page: int = 0,
@@ -238,12 +234,12 @@ def table_page_job(
     sort_direction: str | None = None,
     search: str | None = None,
 ) -> dict[str, Any]:
-    """One page of rows of a table HDU, after optional search and sort (a picklable executor job).
+    """One page of rows of a table HDU, after optional search and sort.
 
     Parameters
     ----------
-    path
-        Local FITS file.
+    hdul
+        The open FITS file.
     hdu_index
         The table HDU.
     page, page_size
@@ -253,37 +249,36 @@ def table_page_job(
     search
         Case-insensitive substring that some cell of a row must contain.
     """
-    with open_fits(path) as hdul:
-        hdu = _table_hdu(hdul, hdu_index)
-        data = _table_data(hdu)
-        columns = [_column_info(col, data) for col in hdu.columns]
-        names = [c["name"] for c in columns]
-        n_rows = 0 if data is None else len(data)
-        rows = np.arange(n_rows, dtype=np.int64)
-        if sort_column:
-            if sort_column not in names:
-                raise InvalidRequestError(f"Sort column '{sort_column}' not found")
-            rows = _sort_order(_column(data, sort_column), descending=sort_direction == "desc")
-        if search and n_rows:
-            rows = _search_rows(data, names, search, rows)
-        total = int(rows.size)
-        last_page = max(0, math.ceil(total / page_size) - 1)
-        page = min(page, last_page)
-        index = rows[page * page_size : (page + 1) * page_size]
-        cells = {name: _page_cells(_column(data, name), index) for name in names} if index.size else {}
-        page_rows = [{name: cells[name][i] for name in names} for i in range(index.size)]
-        return {
-            "hdu_index": hdu_index,
-            "hdu_name": _text(hdu.name) if hdu.name else None,
-            "total_rows": total,
-            "total_columns": len(names),
-            "page": page,
-            "page_size": page_size,
-            "columns": columns,
-            "rows": page_rows,
-            "sort_column": sort_column,
-            "sort_direction": sort_direction,
-        }
+    hdu = _table_hdu(hdul, hdu_index)
+    data = _table_data(hdu)
+    columns = [_column_info(col, data) for col in hdu.columns]
+    names = [c["name"] for c in columns]
+    n_rows = 0 if data is None else len(data)
+    rows = np.arange(n_rows, dtype=np.int64)
+    if sort_column:
+        if sort_column not in names:
+            raise InvalidInput(f"Sort column '{sort_column}' not found")
+        rows = _sort_order(_column(data, sort_column), descending=sort_direction == "desc")
+    if search and n_rows:
+        rows = _search_rows(data, names, search, rows)
+    total = int(rows.size)
+    last_page = max(0, math.ceil(total / page_size) - 1)
+    page = min(page, last_page)
+    index = rows[page * page_size : (page + 1) * page_size]
+    cells = {name: _page_cells(_column(data, name), index) for name in names} if index.size else {}
+    page_rows = [{name: cells[name][i] for name in names} for i in range(index.size)]
+    return {
+        "hdu_index": hdu_index,
+        "hdu_name": _text(hdu.name) if hdu.name else None,
+        "total_rows": total,
+        "total_columns": len(names),
+        "page": page,
+        "page_size": page_size,
+        "columns": columns,
+        "rows": page_rows,
+        "sort_column": sort_column,
+        "sort_direction": sort_direction,
+    }
 
 
 def _is_spectral(name: str) -> bool:
@@ -300,38 +295,35 @@ def _numbers(values: Any) -> list[float | None]:
     return out
 
 
-def spectral_data_job(path: Path | str, *, hdu_index: int = 1) -> dict[str, Any]:
-    """The wavelength column and the 1-D spectral columns of a table HDU (a picklable executor job)."""
-    with open_fits(path) as hdul:
-        hdu = _table_hdu(hdul, hdu_index)
-        data = _table_data(hdu)
-        by_upper = {col.name.upper(): col for col in hdu.columns}
-        wave = next((by_upper[n] for n in WAVELENGTH_NAMES if n in by_upper), None)
-        if wave is None:
-            raise InvalidRequestError(
-                f"No WAVELENGTH column found in HDU {hdu_index} (looked for {', '.join(WAVELENGTH_NAMES)})"
-            )
-        n_points = 0 if data is None else len(data)
-        if n_points > MAX_SPECTRAL_POINTS:
-            raise InvalidRequestError(f"Spectrum has {n_points} points, more than the limit of {MAX_SPECTRAL_POINTS}")
-        chosen = [wave]
-        for col in hdu.columns:
-            if col is wave or not _is_spectral(col.name):
-                continue
-            if data is None or _is_variable_length(col):
-                continue
-            field_dtype = data.dtype[col.name]
-            if field_dtype.shape or field_dtype.kind not in "fiub":
-                continue  # only 1-D numeric members
-            chosen.append(col)
-        if data is not None and np.asarray(_column(data, wave.name)).ndim != 1:
-            raise InvalidRequestError(f"WAVELENGTH column of HDU {hdu_index} is not one-dimensional")
-        values = {col.name: ([] if data is None else _numbers(_column(data, col.name))) for col in chosen}
-        wave_values = values[wave.name]
-        return {
-            "hdu_index": hdu_index,
-            "hdu_name": _text(hdu.name) if hdu.name else None,
-            "n_points": len(wave_values),
-            "columns": [{"name": col.name, "unit": _text(col.unit), "n_points": n_points} for col in chosen],
-            "data": values,
-        }
+def spectrum(hdul: fits.HDUList, *, hdu_index: int = 1) -> dict[str, Any]:
+    """The wavelength column and the 1-D spectral columns of a table HDU."""
+    hdu = _table_hdu(hdul, hdu_index)
+    data = _table_data(hdu)
+    by_upper = {col.name.upper(): col for col in hdu.columns}
+    wave = next((by_upper[n] for n in WAVELENGTH_NAMES if n in by_upper), None)
+    if wave is None:
+        raise InvalidInput(f"No WAVELENGTH column found in HDU {hdu_index} (looked for {', '.join(WAVELENGTH_NAMES)})")
+    n_points = 0 if data is None else len(data)
+    if n_points > MAX_SPECTRAL_POINTS:
+        raise InvalidInput(f"Spectrum has {n_points} points, more than the limit of {MAX_SPECTRAL_POINTS}")
+    chosen = [wave]
+    for col in hdu.columns:
+        if col is wave or not _is_spectral(col.name):
+            continue
+        if data is None or _is_variable_length(col):
+            continue
+        field_dtype = data.dtype[col.name]
+        if field_dtype.shape or field_dtype.kind not in "fiub":
+            continue  # only 1-D numeric members
+        chosen.append(col)
+    if data is not None and np.asarray(_column(data, wave.name)).ndim != 1:
+        raise InvalidInput(f"WAVELENGTH column of HDU {hdu_index} is not one-dimensional")
+    values = {col.name: ([] if data is None else _numbers(_column(data, col.name))) for col in chosen}
+    wave_values = values[wave.name]
+    return {
+        "hdu_index": hdu_index,
+        "hdu_name": _text(hdu.name) if hdu.name else None,
+        "n_points": len(wave_values),
+        "columns": [{"name": col.name, "unit": _text(col.unit), "n_points": n_points} for col in chosen],
+        "data": values,
+    }

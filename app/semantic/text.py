@@ -104,12 +104,6 @@ def describe_instrument(instrument: str) -> str:
     return f"{name} {MODE_WORDS.get(mode.upper(), mode.lower())}"
 
 
-def filter_wavelength_um(filter_code: str) -> float | None:
-    """Pivot wavelength in µm encoded in a JWST filter name (``F444W`` -> 4.44), or None."""
-    match = _FILTER_RE.fullmatch(filter_code.strip())
-    return int(match.group(1)) / 100.0 if match else None
-
-
 def describe_filters(filter_name: str) -> str:
     """``"F444W"`` -> ``"F444W filter at 4.44 µm (near-infrared, wide band)"``; compound names list each part."""
     parts = []

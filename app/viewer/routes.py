@@ -13,13 +13,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.api.query import query_model
 from app.viewer import service
 from app.viewer.schemas import (
     CubeInfoResponse,
-    DisplayParams,
+    HistogramQuery,
     HistogramResponse,
+    PixelDataQuery,
     PixelDataResponse,
-    PreviewParams,
+    PreviewQuery,
     ThumbnailRequest,
     ThumbnailResponse,
 )
@@ -27,9 +29,9 @@ from app.viewer.schemas import (
 router = APIRouter(tags=["viewer"])
 
 FILE_PATH = Query(..., description="Storage key of the FITS file, relative to the storage root.")
-#: Stretch, levels, slice and smoothing query parameters shared by preview and histogram (the fields of
-#: :class:`DisplayParams`, with its defaults; the service validates their ranges).
-DisplayQuery = Annotated[DisplayParams, Depends()]
+PreviewQueryDep = Annotated[PreviewQuery, Depends(query_model(PreviewQuery))]
+HistogramQueryDep = Annotated[HistogramQuery, Depends(query_model(HistogramQuery))]
+PixelDataQueryDep = Annotated[PixelDataQuery, Depends(query_model(PixelDataQuery))]
 
 
 @router.post(
@@ -54,30 +56,13 @@ async def post_thumbnail(body: ThumbnailRequest, storage: StorageDep, executor: 
 )
 async def get_preview(
     data_id: str,
+    query: PreviewQueryDep,
     storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
-    display: DisplayQuery,
     file_path: str = FILE_PATH,
-    cmap: str = "grayscale",
-    width: int = 1000,
-    height: int = 1000,
-    image_format: str = Query("png", alias="format"),
-    quality: int = 90,
-    embed_avm: bool = False,
-    avm_metadata: str = "",
 ) -> Response:
-    params = PreviewParams(
-        display=display,
-        cmap=cmap,
-        width=width,
-        height=height,
-        image_format=image_format,
-        quality=quality,
-        embed_avm=embed_avm,
-        avm_metadata=service.parse_avm_metadata(avm_metadata),
-    )
-    image = await service.preview(storage, executor, settings, file_path, params)
+    image = await service.preview(storage, executor, settings, file_path, query)
     return Response(content=image.content, media_type=image.media_type, headers=image.headers)
 
 
@@ -91,14 +76,13 @@ async def get_preview(
 )
 async def get_histogram(
     data_id: str,
+    query: HistogramQueryDep,
     storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
-    display: DisplayQuery,
     file_path: str = FILE_PATH,
-    bins: int = 256,
 ) -> HistogramResponse:
-    return await service.histogram(storage, executor, settings, data_id, file_path, display, bins)
+    return await service.histogram(storage, executor, settings, data_id, file_path, query)
 
 
 @router.get(
@@ -110,14 +94,13 @@ async def get_histogram(
 )
 async def get_pixel_data(
     data_id: str,
+    query: PixelDataQueryDep,
     storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
     file_path: str = FILE_PATH,
-    max_size: int = 1200,
-    slice_index: int = -1,
 ) -> PixelDataResponse:
-    return await service.pixel_data(storage, executor, settings, data_id, file_path, max_size, slice_index)
+    return await service.pixel_data(storage, executor, settings, data_id, file_path, query)
 
 
 @router.get(

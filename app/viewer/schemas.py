@@ -1,25 +1,22 @@
-"""Request and response models of the viewer endpoints (E3-E7 of the contract), plus the
-validated query parameters of preview and histogram as plain dataclasses (picklable for jobs)."""
+"""Request and response models of the viewer endpoints (thumbnail, preview, histogram, pixel data, cube info).
+
+The query parameters of preview, histogram and pixel data are models too (:class:`ViewerDisplay`
+and its extensions): read from the query string by :func:`app.api.query.query_model`, where a
+value out of range answers 400 before any file is looked up, as the contract requires. Their
+stretch group is the shared :class:`~app.schemas.DisplaySettings`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pydantic import BaseModel, Field
-
-from app.core.exceptions import InvalidRequestError
 from app.processing.colormaps import COLORMAP_NAMES
-from app.processing.enhancement import STRETCH_NAMES
+from app.processing.enhancement import StretchName
 from app.processing.filters import SIGMA_RANGE, SIZE_RANGE, SMOOTH_METHODS
+from app.schemas import DisplaySettings
 
 IMAGE_FORMATS = ("png", "jpeg")
-PREVIEW_SIDE_RANGE = (10, 8000)
-GAMMA_RANGE = (0.1, 5.0)
-ASINH_A_RANGE = (0.001, 1.0)
-QUALITY_RANGE = (1, 100)
-BINS_RANGE = (10, 10000)
-PIXELDATA_SIZE_RANGE = (100, 8000)
+PREVIEW_CMAPS = ("grayscale", *COLORMAP_NAMES)
 AVM_METADATA_KEYS = ("target_name", "instrument", "filter", "description", "facility", "spectral_band")
 
 
@@ -111,74 +108,73 @@ class CubeInfoResponse(BaseModel):
     slice_label: str
 
 
-def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
-    if not bounds[0] <= value <= bounds[1]:
-        raise InvalidRequestError(f"{name} must be between {bounds[0]} and {bounds[1]}, got {value}")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise InvalidRequestError(f"Invalid {name} '{value}'. Must be one of: {', '.join(choices)}")
+        raise ValueError(f"Invalid {name} '{value}'. Must be one of: {', '.join(choices)}")
+    return value
 
 
-@dataclass(frozen=True)
-class DisplayParams:
-    """Stretch, levels and smoothing shared by preview and histogram (validated)."""
+class ViewerDisplay(DisplaySettings):
+    """Stretch, levels, slice and smoothing of preview and histogram (query parameters; 400 out of range)."""
 
-    stretch: str = "zscale"
-    gamma: float = 1.0
-    black_point: float = 0.0
-    white_point: float = 1.0
-    asinh_a: float = 0.1
-    slice_index: int = -1
-    smooth_method: str = ""
-    smooth_sigma: float = 1.0
-    smooth_size: int = 3
+    stretch: StretchName | str = "zscale"
+    gamma: float = Field(default=1.0, ge=0.1, le=5.0)
+    slice_index: int = Field(default=-1, ge=-1, description="Cube slice; -1 = middle, larger values are clamped.")
+    smooth_method: str = Field(default="", description="Empty, or one of the smoothing methods.")
+    smooth_sigma: float = Field(default=1.0, ge=SIGMA_RANGE[0], le=SIGMA_RANGE[1])
+    smooth_size: int = Field(default=3, ge=SIZE_RANGE[0], le=SIZE_RANGE[1], description="Odd window size.")
 
-    def validate(self) -> None:
-        """Raise :class:`InvalidRequestError` (400) for any value outside the contract's ranges."""
-        _check_choice("stretch", self.stretch, STRETCH_NAMES)
-        _check_range("gamma", self.gamma, GAMMA_RANGE)
-        _check_range("black_point", self.black_point, (0.0, 1.0))
-        _check_range("white_point", self.white_point, (0.0, 1.0))
+    @field_validator("smooth_method")
+    @classmethod
+    def _known_smoothing(cls, value: str) -> str:
+        return _one_of("smooth_method", value, SMOOTH_METHODS) if value else value
+
+    @field_validator("smooth_size")
+    @classmethod
+    def _odd_size(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"smooth_size must be an odd integer, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> ViewerDisplay:
         if not self.black_point < self.white_point:
-            raise InvalidRequestError(
-                f"black_point must be less than white_point, got {self.black_point} >= {self.white_point}"
-            )
-        _check_range("asinh_a", self.asinh_a, ASINH_A_RANGE)
-        if self.slice_index < -1:
-            raise InvalidRequestError(f"slice_index must be >= -1, got {self.slice_index}")
-        if self.smooth_method:
-            _check_choice("smooth_method", self.smooth_method, SMOOTH_METHODS)
-        _check_range("smooth_sigma", self.smooth_sigma, SIGMA_RANGE)
-        if not SIZE_RANGE[0] <= self.smooth_size <= SIZE_RANGE[1] or self.smooth_size % 2 == 0:
-            raise InvalidRequestError(
-                f"smooth_size must be an odd integer between {SIZE_RANGE[0]} and {SIZE_RANGE[1]}, "
-                f"got {self.smooth_size}"
-            )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+            raise ValueError(f"black_point must be less than white_point, got {self.black_point} >= {self.white_point}")
+        return self
 
 
-@dataclass(frozen=True)
-class PreviewParams:
-    """Query parameters of ``GET /preview`` besides the display ones (validated)."""
+class PreviewQuery(ViewerDisplay):
+    """Query parameters of ``GET /preview``."""
 
-    display: DisplayParams
-    cmap: str = "grayscale"
-    width: int = 1000
-    height: int = 1000
-    image_format: str = "png"
-    quality: int = 90
+    cmap: str = Field(default="grayscale", description="Colormap; grayscale is gray.")
+    width: int = Field(default=1000, ge=10, le=8000)
+    height: int = Field(default=1000, ge=10, le=8000)
+    image_format: str = Field(default="png", alias="format", description="png or jpeg.")
+    quality: int = Field(default=90, ge=1, le=100, description="JPEG quality.")
     embed_avm: bool = False
-    avm_metadata: dict[str, str] | None = None
+    avm_metadata: str = Field(default="", description="JSON object of AVM fields; invalid JSON is ignored.")
 
-    def validate(self) -> None:
-        """Raise :class:`InvalidRequestError` (400) for any value outside the contract's ranges."""
-        _check_choice("cmap", self.cmap, ("grayscale", *COLORMAP_NAMES))
-        _check_range("width", self.width, PREVIEW_SIDE_RANGE)
-        _check_range("height", self.height, PREVIEW_SIDE_RANGE)
-        _check_choice("format", self.image_format, IMAGE_FORMATS)
-        _check_range("quality", self.quality, QUALITY_RANGE)
-        self.display.validate()
+    model_config = ConfigDict(populate_by_name=True)
+
+    @field_validator("cmap")
+    @classmethod
+    def _known_cmap(cls, value: str) -> str:
+        return _one_of("cmap", value, PREVIEW_CMAPS)
+
+    @field_validator("image_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        return _one_of("format", value, IMAGE_FORMATS)
+
+
+class HistogramQuery(ViewerDisplay):
+    """Query parameters of ``GET /histogram``."""
+
+    bins: int = Field(default=256, ge=10, le=10000)
+
+
+class PixelDataQuery(BaseModel):
+    """Query parameters of ``GET /pixeldata``."""
+
+    max_size: int = Field(default=1200, ge=100, le=8000, description="Longest side of the returned plane.")
+    slice_index: int = Field(default=-1, ge=-1, description="Cube slice; -1 = middle.")

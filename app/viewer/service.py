@@ -1,7 +1,8 @@
-"""Viewer service: resolve storage keys, then run the heavy job on the executor.
+"""Viewer service: resolve the stretch and the storage key, then run the job on the executor.
 
-Validation of query parameters happens first (400 before any file lookup, as the contract
-requires), then the key is resolved (403/404/400 path errors), then the job runs in a worker.
+Query parameters are checked first (400 before any file lookup, as the contract requires: their
+ranges by the query models, the stretch name here), then the key is resolved (403/404/400 path
+errors), then the job runs in a worker.
 """
 
 from __future__ import annotations
@@ -12,26 +13,26 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.exceptions import InvalidRequestError
 from app.core.executor import JobExecutor
 from app.core.settings import Settings
+from app.processing import encoding
+from app.processing.enhancement import StretchSettings
+from app.schemas import core_stretch, resolve_stretch
 from app.storage.provider import StorageProvider
-from app.viewer import render
+from app.viewer import jobs
 from app.viewer.schemas import (
     AVM_METADATA_KEYS,
-    BINS_RANGE,
-    PIXELDATA_SIZE_RANGE,
     CubeInfoResponse,
-    DisplayParams,
+    HistogramQuery,
     HistogramResponse,
+    PixelDataQuery,
     PixelDataResponse,
-    PreviewParams,
+    PreviewQuery,
     ThumbnailResponse,
+    ViewerDisplay,
 )
 
 logger = logging.getLogger("app.viewer.service")
-
-MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ class PreviewImage:
 
     @property
     def headers(self) -> dict[str, str]:
+        """Return the cube position headers of the response."""
         return {"X-Cube-Slices": str(self.n_slices), "X-Cube-Current": str(self.current_slice)}
 
 
 def parse_avm_metadata(raw: str | None) -> dict[str, str] | None:
-    """The JSON object of ``avm_metadata`` reduced to the known keys; invalid JSON is ignored."""
+    """Return the JSON object of ``avm_metadata`` reduced to the known keys; invalid JSON is ignored."""
     if not raw:
         return None
     try:
@@ -63,23 +65,30 @@ def parse_avm_metadata(raw: str | None) -> dict[str, str] | None:
     return out or None
 
 
+def viewer_stretch(display: ViewerDisplay) -> StretchSettings:
+    """Return the core stretch of the viewer's display parameters; an unknown stretch is 400 (the contract)."""
+    name, _ = resolve_stretch(display.stretch, on_unknown="reject")
+    return core_stretch(display, name)
+
+
 async def thumbnail(storage: StorageProvider, executor: JobExecutor, file_path: str) -> ThumbnailResponse:
     """``POST /thumbnail``: a ~256 px PNG of the file, base64."""
     path = await storage.resolve(file_path)
-    png = await executor.run(render.render_thumbnail, path)
+    png = await executor.run(jobs.render_thumbnail, path)
     return ThumbnailResponse(thumbnail_base64=base64.b64encode(png).decode("ascii"))
 
 
 async def preview(
-    storage: StorageProvider, executor: JobExecutor, settings: Settings, file_path: str, params: PreviewParams
+    storage: StorageProvider, executor: JobExecutor, settings: Settings, file_path: str, query: PreviewQuery
 ) -> PreviewImage:
-    """``GET /preview``: validate, resolve, render in a worker."""
-    params.validate()
+    """``GET /preview``: check the stretch, resolve, render in a worker."""
+    stretch = viewer_stretch(query)
     path = await storage.resolve(file_path)
+    metadata = parse_avm_metadata(query.avm_metadata)
     content, n_slices, current = await executor.run(
-        render.render_preview, path, params, settings.max_fits_array_elements
+        jobs.render_preview, path, query, stretch, settings.max_fits_array_elements, metadata
     )
-    return PreviewImage(content, MEDIA_TYPES[params.image_format], n_slices, current)
+    return PreviewImage(content, encoding.MEDIA_TYPES[query.image_format], n_slices, current)
 
 
 async def histogram(
@@ -88,16 +97,13 @@ async def histogram(
     settings: Settings,
     data_id: str,
     file_path: str,
-    display: DisplayParams,
-    bins: int,
+    query: HistogramQuery,
 ) -> HistogramResponse:
-    """``GET /histogram``: validate, resolve, compute in a worker."""
-    display.validate()
-    if not BINS_RANGE[0] <= bins <= BINS_RANGE[1]:
-        raise InvalidRequestError(f"bins must be between {BINS_RANGE[0]} and {BINS_RANGE[1]}, got {bins}")
+    """``GET /histogram``: check the stretch, resolve, compute in a worker."""
+    stretch = viewer_stretch(query)
     path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
-        render.compute_histogram, path, display, bins, settings.max_fits_array_elements
+        jobs.compute_histogram, path, query, stretch, query.bins, settings.max_fits_array_elements
     )
     return HistogramResponse(data_id=data_id, **result)
 
@@ -108,19 +114,12 @@ async def pixel_data(
     settings: Settings,
     data_id: str,
     file_path: str,
-    max_size: int,
-    slice_index: int,
+    query: PixelDataQuery,
 ) -> PixelDataResponse:
-    """``GET /pixeldata``: validate, resolve, read in a worker."""
-    if not PIXELDATA_SIZE_RANGE[0] <= max_size <= PIXELDATA_SIZE_RANGE[1]:
-        raise InvalidRequestError(
-            f"max_size must be between {PIXELDATA_SIZE_RANGE[0]} and {PIXELDATA_SIZE_RANGE[1]}, got {max_size}"
-        )
-    if slice_index < -1:
-        raise InvalidRequestError(f"slice_index must be >= -1, got {slice_index}")
+    """``GET /pixeldata``: resolve, read in a worker."""
     path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
-        render.pixel_data, path, max_size, slice_index, settings.max_fits_array_elements
+        jobs.pixel_data, path, query.max_size, query.slice_index, settings.max_fits_array_elements
     )
     return PixelDataResponse(data_id=data_id, **result)
 
@@ -128,5 +127,5 @@ async def pixel_data(
 async def cube_info(storage: StorageProvider, executor: JobExecutor, data_id: str, file_path: str) -> CubeInfoResponse:
     """``GET /cubeinfo``: headers only, still off the event loop."""
     path = await storage.resolve(file_path)
-    result: dict[str, Any] = await executor.run(render.cube_info, path)
+    result: dict[str, Any] = await executor.run(jobs.cube_info, path)
     return CubeInfoResponse(data_id=data_id, **result)

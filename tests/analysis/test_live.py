@@ -34,21 +34,27 @@ def test_detect_sources_live(http: httpx.Client, keys: dict[str, str]) -> None:
     r = http.post("/analysis/detect-sources", json={**payload, "deblend": True})
     assert r.status_code == 200, r.text
     got = r.json()
-    assert got["method"] == "daofind" and got["n_sources"] >= 22 and got["estimated_fwhm"] is not None
+    assert got["method"] == "daofind"
+    assert got["n_sources"] >= 22
+    assert got["estimated_fwhm"] is not None
     r = http.post("/analysis/detect-sources", json={"file_path": keys["allnan"]})
     assert r.status_code == 400
 
 
 def test_tables_and_spectra_live(http: httpx.Client, keys: dict[str, str]) -> None:
     info = http.get("/analysis/table-info", params={"file_path": keys["catalog"]})
-    assert info.status_code == 200 and info.json()["table_hdus"][0]["n_rows"] == N_TABLE_ROWS
+    assert info.status_code == 200
+    assert info.json()["table_hdus"][0]["n_rows"] == N_TABLE_ROWS
     data = http.get(
         "/analysis/table-data",
         params={"file_path": keys["catalog"], "hdu_index": 1, "page": 1, "page_size": 50, "search": "galaxy"},
     )
     assert data.status_code == 200
-    assert data.json()["total_rows"] == 124 and data.json()["rows"][0]["ID"] == 500
+    assert data.json()["total_rows"] == 124
+    assert data.json()["rows"][0]["ID"] == 500
     spec = http.get("/analysis/spectral-data", params={"file_path": keys["spectrum"], "hdu_index": 1})
-    assert spec.status_code == 200 and spec.json()["n_points"] == 200
+    assert spec.status_code == 200
+    assert spec.json()["n_points"] == 200
     missing = http.get("/analysis/spectral-data", params={"file_path": "nope/x.fits"})
-    assert missing.status_code == 404 and missing.json()["detail"].startswith("File not found:")
+    assert missing.status_code == 404
+    assert missing.json()["detail"].startswith("File not found:")

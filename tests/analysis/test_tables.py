@@ -24,10 +24,13 @@ def test_table_info(client: TestClient, keys: dict[str, str]) -> None:
     hdus = got["table_hdus"]
     assert [(h["index"], h["name"], h["hdu_type"]) for h in hdus] == [(1, "CAT", "BinTableHDU"), (3, "ASC", "TableHDU")]
     cat = hdus[0]
-    assert cat["n_rows"] == N_TABLE_ROWS and cat["n_columns"] == 6
+    assert cat["n_rows"] == N_TABLE_ROWS
+    assert cat["n_columns"] == 6
     cols = {c["name"]: c for c in cat["columns"]}
-    assert cols["NAME"]["dtype"] == "20A" and cols["NAME"]["is_array"] is False
-    assert cols["MAG"]["dtype"] == "1E" and cols["MAG"]["unit"] == "mag"
+    assert cols["NAME"]["dtype"] == "20A"
+    assert cols["NAME"]["is_array"] is False
+    assert cols["MAG"]["dtype"] == "1E"
+    assert cols["MAG"]["unit"] == "mag"
     assert cols["FLUX"] == {
         "name": "FLUX",
         "dtype": "D",
@@ -36,7 +39,8 @@ def test_table_info(client: TestClient, keys: dict[str, str]) -> None:
         "is_array": False,
         "array_shape": None,
     }
-    assert cols["VEC"]["is_array"] is True and cols["VEC"]["array_shape"] == [3]
+    assert cols["VEC"]["is_array"] is True
+    assert cols["VEC"]["array_shape"] == [3]
     assert hdus[1]["columns"][1]["dtype"] == "F8.2"
 
 
@@ -49,20 +53,30 @@ def page(client: TestClient, key: str, **params: object) -> dict:
 def test_first_page_values(client: TestClient, keys: dict[str, str]) -> None:
     got = page(client, keys["catalog"], page=0, page_size=10)
     cols = table_columns()
-    assert got["total_rows"] == N_TABLE_ROWS and got["total_columns"] == 6 and got["hdu_name"] == "CAT"
-    assert got["page"] == 0 and got["page_size"] == 10 and len(got["rows"]) == 10
-    assert got["sort_column"] is None and got["sort_direction"] is None
+    assert got["total_rows"] == N_TABLE_ROWS
+    assert got["total_columns"] == 6
+    assert got["hdu_name"] == "CAT"
+    assert got["page"] == 0
+    assert got["page_size"] == 10
+    assert len(got["rows"]) == 10
+    assert got["sort_column"] is None
+    assert got["sort_direction"] is None
     row0, row5 = got["rows"][0], got["rows"][5]
-    assert row0["ID"] == 0 and row0["NAME"] == "src-0000-Galaxy" and row0["GOOD"] is True
+    assert row0["ID"] == 0
+    assert row0["NAME"] == "src-0000-Galaxy"
+    assert row0["GOOD"] is True
     assert row0["FLUX"] is None  # NaN
     assert row5["FLUX"] is None  # +Inf
     assert row5["MAG"] == pytest.approx(float(cols["MAG"][5]))
-    assert isinstance(row0["VEC"], str) and row0["VEC"].startswith("[") and len(row0["VEC"]) <= 100
+    assert isinstance(row0["VEC"], str)
+    assert row0["VEC"].startswith("[")
+    assert len(row0["VEC"]) <= 100
 
 
 def test_page_is_clamped_to_the_last_page(client: TestClient, keys: dict[str, str]) -> None:
     got = page(client, keys["catalog"], page=999, page_size=500)
-    assert got["page"] == 2 and len(got["rows"]) == N_TABLE_ROWS - 1000
+    assert got["page"] == 2
+    assert len(got["rows"]) == N_TABLE_ROWS - 1000
     assert got["rows"][-1]["ID"] == N_TABLE_ROWS - 1
 
 
@@ -71,7 +85,8 @@ def test_sort_ascending_and_descending_with_nan_last(client: TestClient, keys: d
     finite = np.sort(flux[np.isfinite(flux)])
     asc = page(client, keys["catalog"], sort_column="FLUX", sort_direction="asc", page_size=5)
     assert [r["FLUX"] for r in asc["rows"]] == pytest.approx(list(finite[:5]))
-    assert asc["sort_column"] == "FLUX" and asc["sort_direction"] == "asc"
+    assert asc["sort_column"] == "FLUX"
+    assert asc["sort_direction"] == "asc"
     desc = page(client, keys["catalog"], sort_column="FLUX", sort_direction="desc", page_size=5)
     assert [r["FLUX"] for r in desc["rows"]] == pytest.approx(list(finite[::-1][:5]))
     last = page(client, keys["catalog"], sort_column="FLUX", sort_direction="desc", page=999, page_size=7)
@@ -90,11 +105,14 @@ def test_sort_by_bool_and_string_descending(client: TestClient, keys: dict[str, 
 def test_search_is_case_insensitive_over_every_cell(client: TestClient, keys: dict[str, str]) -> None:
     got = page(client, keys["catalog"], search="gALAXY", page_size=500)
     expected = math.ceil(N_TABLE_ROWS / 10)
-    assert got["total_rows"] == expected and all("Galaxy" in r["NAME"] for r in got["rows"])
+    assert got["total_rows"] == expected
+    assert all("Galaxy" in r["NAME"] for r in got["rows"])
     by_id = page(client, keys["catalog"], search="src-0123", page_size=500)
     assert [r["ID"] for r in by_id["rows"]] == [123]
     none = page(client, keys["catalog"], search="no such text", page=3)
-    assert none["total_rows"] == 0 and none["rows"] == [] and none["page"] == 0
+    assert none["total_rows"] == 0
+    assert none["rows"] == []
+    assert none["page"] == 0
     sorted_search = page(client, keys["catalog"], search="galaxy", sort_column="ID", sort_direction="desc", page_size=2)
     assert [r["ID"] for r in sorted_search["rows"]] == [1230, 1220]
 
@@ -121,7 +139,8 @@ def test_ascii_table(client: TestClient, keys: dict[str, str]) -> None:
 )
 def test_table_data_400(client: TestClient, keys: dict[str, str], params: dict[str, object], detail: str) -> None:
     r = client.get("/analysis/table-data", params={"file_path": keys["catalog"], "hdu_index": 1, **params})
-    assert r.status_code == 400 and detail in r.json()["detail"]
+    assert r.status_code == 400
+    assert detail in r.json()["detail"]
 
 
 def test_table_range_errors_come_before_the_file(client: TestClient) -> None:
@@ -140,12 +159,15 @@ def test_spectral_data(client: TestClient, keys: dict[str, str]) -> None:
     assert r.status_code == 200, r.text
     got = strict_json(r.text)
     cols = spectrum_columns()
-    assert got["hdu_index"] == 1 and got["hdu_name"] == "EXTRACT1D" and got["n_points"] == 200
+    assert got["hdu_index"] == 1
+    assert got["hdu_name"] == "EXTRACT1D"
+    assert got["n_points"] == 200
     names = [c["name"] for c in got["columns"]]
     assert names == ["WAVELENGTH", "FLUX", "FLUX_ERROR", "FLUX_VAR_POISSON", "DQ"]
     assert got["columns"][0] == {"name": "WAVELENGTH", "unit": "um", "n_points": 200}
     assert got["data"]["WAVELENGTH"] == pytest.approx(list(cols["WAVELENGTH"]))
-    assert got["data"]["FLUX"][10] is None and got["data"]["FLUX"][11] == pytest.approx(cols["FLUX"][11])
+    assert got["data"]["FLUX"][10] is None
+    assert got["data"]["FLUX"][11] == pytest.approx(cols["FLUX"][11])
     assert got["data"]["DQ"][:3] == [0, 0, 0]
 
 
@@ -161,7 +183,8 @@ def test_spectral_data(client: TestClient, keys: dict[str, str]) -> None:
 )
 def test_spectral_400(client: TestClient, keys: dict[str, str], params: dict[str, object], detail: str) -> None:
     r = client.get("/analysis/spectral-data", params={"file_path": keys["spectrum"], **params})
-    assert r.status_code == 400 and detail in r.json()["detail"]
+    assert r.status_code == 400
+    assert detail in r.json()["detail"]
 
 
 def test_missing_file_path_is_422(client: TestClient) -> None:
@@ -172,12 +195,13 @@ def test_missing_file_path_is_422(client: TestClient) -> None:
 def test_spectrum_with_too_many_points_is_400(tmp_path_factory: pytest.TempPathFactory) -> None:
     from astropy.io import fits
 
+    from app.analysis.jobs import spectral_data
     from app.core.exceptions import InvalidRequestError
-    from app.processing.tables import MAX_SPECTRAL_POINTS, spectral_data_job
+    from app.processing.tables import MAX_SPECTRAL_POINTS
 
     path = tmp_path_factory.mktemp("bigspec") / "big_x1d.fits"
     wave = np.arange(MAX_SPECTRAL_POINTS + 1, dtype=np.float32)
     table = fits.BinTableHDU.from_columns([fits.Column(name="WAVE", format="E", array=wave)])
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
     with pytest.raises(InvalidRequestError, match="more than the limit"):
-        spectral_data_job(path, hdu_index=1)
+        spectral_data(path, hdu_index=1)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app.composite.channel_cache import DiskChannelCache
-from app.composite.compositor import CompositeJob, channel_cache, render_composite
+from app.composite.jobs import CompositeJob, channel_cache, render_composite
 from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
 from tests.composite.conftest import live_engine
@@ -69,7 +69,8 @@ def test_round_trip_is_memory_mapped_and_read_only(tmp_path: Path) -> None:
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     assert cache.put(("k", 1), array)
     got = cache.get(("k", 1), (3, 4))
-    assert isinstance(got, np.memmap) and not got.flags.writeable
+    assert isinstance(got, np.memmap)
+    assert not got.flags.writeable
     np.testing.assert_array_equal(got, array)
     assert cache.get(("k", 2), (3, 4)) is None
     assert cache.get(("k", 1), (4, 3)) is None  # wrong shape: ignored and deleted
@@ -110,7 +111,8 @@ def test_entry_bound_and_disabled_cache(tmp_path: Path) -> None:
     assert {e.path.name for e in cache.entries()} == {cache.entry_path((2,)).name, cache.entry_path((3,)).name}
     off = _cache(tmp_path / "off", ttl_seconds=0)
     assert not off.put((1,), np.zeros((2, 2), dtype=np.float32))
-    assert off.get((1,), (2, 2)) is None and not (tmp_path / "off").exists()
+    assert off.get((1,), (2, 2)) is None
+    assert not (tmp_path / "off").exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
@@ -137,14 +139,17 @@ def test_full_size_export_never_reuses_preview_grid(data_root: Path, tmp_path: P
     preview = render_composite(_job(data_root, tmp_path / "cc", files=("c.fits",), width=64, height=64))
     full_job = _job(data_root, tmp_path / "cc", files=("c.fits",), width=1024, height=1024)
     full = render_composite(full_job)
-    assert preview.headers["X-Composite-Downscaled"] == "true" and full.headers["X-Composite-Downscaled"] == "false"
-    assert preview.headers["X-Composite-Cache"] == "miss" and full.headers["X-Composite-Cache"] == "miss"
+    assert preview.headers["X-Composite-Downscaled"] == "true"
+    assert full.headers["X-Composite-Downscaled"] == "false"
+    assert preview.headers["X-Composite-Cache"] == "miss"
+    assert full.headers["X-Composite-Cache"] == "miss"
     cache = channel_cache(full_job)
     assert cache is not None
     shapes = sorted(np.load(e.path, mmap_mode="r").shape for e in cache.entries())
     pw, ph = (int(v) for v in preview.headers["X-Composite-Grid-Shape"].split("x"))
     fw, fh = (int(v) for v in full.headers["X-Composite-Grid-Shape"].split("x"))
-    assert shapes == sorted([(ph, pw), (fh, fw)]) and (ph, pw) != (fh, fw)
+    assert shapes == sorted([(ph, pw), (fh, fw)])
+    assert (ph, pw) != (fh, fw)
     again = render_composite(full_job)
     assert again.headers["X-Composite-Cache"] == "hit"
     assert again.headers["X-Composite-Grid-Shape"] == full.headers["X-Composite-Grid-Shape"]
@@ -172,7 +177,9 @@ def test_two_processes_writing_one_entry_never_corrupt_it(tmp_path: Path) -> Non
         futures = [pool.submit(_put_many, str(tmp_path), key, value, 40) for value in (1.0, 2.0)]
         assert [f.result() for f in futures] == [40, 40]
     got = DiskChannelCache(tmp_path, ttl_seconds=600, max_entries=3, max_bytes=1 << 24).get(key, (64, 64))
-    assert got is not None and np.unique(got).size == 1 and float(got[0, 0]) in (1.0, 2.0)
+    assert got is not None
+    assert np.unique(got).size == 1
+    assert float(got[0, 0]) in (1.0, 2.0)
     assert [p.name for p in tmp_path.iterdir()] == [f"{DiskChannelCache.digest(key)}.npy"]
 
 

@@ -12,12 +12,12 @@ from astropy.wcs import WCS
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.composite.compositor import render_composite
+from app.composite.jobs import render_composite
 from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
-from app.processing.avm import parse_avm_xmp, wcs_from_avm
 from main import create_app
 from tests.composite.conftest import STAR_DEC, STAR_RA, channel, make_settings, request_body
+from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
 
 URL = "/composite/generate-nchannel"
 
@@ -47,7 +47,8 @@ def test_single_hue_red_has_no_green_or_blue(client: TestClient) -> None:
     assert img.shape == (240, 300, 3)
     bright = img[..., 0] > 128
     assert bright.sum() > 50
-    assert img[..., 1][bright].max() <= 1 and img[..., 2][bright].max() <= 1
+    assert img[..., 1][bright].max() <= 1
+    assert img[..., 2][bright].max() <= 1
 
 
 def test_swapping_hues_swaps_colours(client: TestClient) -> None:
@@ -67,7 +68,8 @@ def test_star_lands_on_same_pixel_in_every_channel(client: TestClient) -> None:
     img = _image(response)
     positions = [_centroid(img[..., k]) for k in range(3)]
     for pos in positions[1:]:
-        assert abs(pos[0] - positions[0][0]) < 0.5 and abs(pos[1] - positions[0][1]) < 0.5
+        assert abs(pos[0] - positions[0][0]) < 0.5
+        assert abs(pos[1] - positions[0][1]) < 0.5
     # the AVM WCS of the output puts the star where it is drawn (AVM y counts from the bottom)
     xmp = Image.open(io.BytesIO(response.content)).info.get("XML:com.adobe.xmp")
     assert xmp
@@ -87,7 +89,8 @@ def test_output_is_exact_size_with_black_letterbox_and_jpeg(client: TestClient) 
     img = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(float)
     assert img.shape == (120, 500, 3)
     content_w, content_h = (int(v) for v in response.headers["X-Composite-Content-Shape"].split("x"))
-    assert content_h == 120 and content_w < 500
+    assert content_h == 120
+    assert content_w < 500
     left = (500 - content_w) // 2
     assert img[:, : left - 2].max() < 12  # black bars (JPEG ringing tolerance)
     assert response.headers["X-Composite-Output-Shape"] == "500x120"
@@ -102,7 +105,8 @@ def test_multi_file_channel_and_duplicate_labels(client: TestClient) -> None:
         ]
     )
     img = _image(client.post(URL, json=body))
-    assert img[..., 0].max() > 150 and img[..., 1].max() > 150
+    assert img[..., 0].max() > 150
+    assert img[..., 1].max() > 150
 
 
 def test_unknown_stretch_falls_back_to_zscale_and_says_so(client: TestClient) -> None:
@@ -153,7 +157,8 @@ def test_semantic_422_before_any_file_is_read(
 ) -> None:
     response = client.post(URL, json=request_body(channels))
     assert response.status_code == 422
-    assert isinstance(response.json()["detail"], str) and fragment in response.json()["detail"]
+    assert isinstance(response.json()["detail"], str)
+    assert fragment in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -226,7 +231,8 @@ def test_reproject_pixel_budget_downscales(data_root: Path, tmp_path: Path) -> N
         response = small.post(URL, json=request_body([channel(["ch/a.fits"], hue=0)], width=1000, height=1000))
     assert response.status_code == 200
     gw, gh = (int(v) for v in response.headers["X-Composite-Grid-Shape"].split("x"))
-    assert gw * gh <= 2000 * 1.1 and response.headers["X-Composite-Downscaled"] == "true"
+    assert gw * gh <= 2000 * 1.1
+    assert response.headers["X-Composite-Downscaled"] == "true"
     assert Image.open(io.BytesIO(response.content)).size == (1000, 1000)
 
 
@@ -243,7 +249,7 @@ def test_memory_estimate_bounds_measured_allocations(data_root: Path, tmp_path: 
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    from app.composite.compositor import BASELINE_BYTES
+    from app.composite.planning import BASELINE_BYTES
 
     estimate = int(output.headers["X-Composite-Memory-Estimate-MB"]) * 1024 * 1024
     assert peak < estimate - BASELINE_BYTES

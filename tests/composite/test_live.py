@@ -37,7 +37,8 @@ def test_composite_over_http(engine: LiveServer) -> None:
         json=request_body([channel(["f0.fits"], lum=True), channel(["f1.fits"], lum=True)]),
         timeout=60,
     )
-    assert bad.status_code == 422 and "luminance" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "luminance" in bad.json()["detail"]
 
 
 def test_mosaic_and_footprint_over_http(engine: LiveServer, tmp_path: Path) -> None:
@@ -45,7 +46,9 @@ def test_mosaic_and_footprint_over_http(engine: LiveServer, tmp_path: Path) -> N
     response = httpx.post(f"{engine.url}/mosaic/generate", json=body, timeout=60)
     assert response.status_code == 200, response.text
     with fits.open(io.BytesIO(response.content)) as hdul:
-        assert hdul[0].header["EXTNAME"] == "MOSAIC" and hdul["SRCMETA"].data is not None
+        assert hdul[0].header["EXTNAME"] == "MOSAIC"
+        assert hdul["SRCMETA"].data is not None
         assert np.isfinite(hdul[0].data).any()
     footprint = httpx.post(f"{engine.url}/mosaic/footprint", json={"file_paths": ["f0.fits", "f1.fits"]}, timeout=60)
-    assert footprint.status_code == 200 and footprint.json()["n_files"] == 2
+    assert footprint.status_code == 200
+    assert footprint.json()["n_files"] == 2

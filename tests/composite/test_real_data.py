@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from scipy import ndimage
 
-from app.processing.avm import parse_avm_xmp, wcs_from_avm
 from main import create_app
 from tests.composite.conftest import channel, make_settings, request_body
+from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
 from tests.support.real_data import FILTERS, extract_candels_cutout
 
 URL = "/composite/generate-nchannel"
@@ -110,12 +110,14 @@ def test_cutout_is_three_acs_filters_with_wcs(files: dict[str, Path]) -> None:
 
 def test_default_composite_is_exact_size_and_well_exposed(real_client: TestClient) -> None:
     img, image, headers = _render(real_client, _body())
-    assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+    assert image.format == "PNG"
+    assert image.size == (WIDTH, HEIGHT)
     assert headers["x-composite-grid-shape"] == "100x100"
     assert headers["x-composite-content-shape"] == "300x300"
     content = _content(img, headers)
     # letterbox bars are black, the content is not
-    assert img[:, :30].max() == 0 and img[:, -30:].max() == 0
+    assert img[:, :30].max() == 0
+    assert img[:, -30:].max() == 0
     luminance = 0.2126 * content[..., 0] + 0.7152 * content[..., 1] + 0.0722 * content[..., 2]
     assert 25 <= float(np.median(luminance)) <= 110
     assert float((content == 255).all(axis=-1).mean()) < 0.005
@@ -154,11 +156,13 @@ def test_brightest_source_lands_where_its_sky_position_predicts(
     # the stretch saturates several knots of the galaxy to similar levels, so look for the drawn peak
     # within 5 input pixels of the prediction, then check it is a real peak at the predicted pixel
     x_out, row_out = _peak_centroid(luminance, sigma=3.0, half=12, near=(x_pred, row_pred), radius=15)
-    assert abs(x_out - x_pred) < scale and abs(row_out - row_pred) < scale
+    assert abs(x_out - x_pred) < scale
+    assert abs(row_out - row_pred) < scale
     smooth = ndimage.gaussian_filter(luminance, 3.0)
     assert smooth[round(row_out), round(x_out)] >= np.percentile(smooth, 98)
     # it is drawn near the bottom-left of the picture, as its input pixel (29, 9) says
-    assert x_out < WIDTH / 2 and row_out > HEIGHT * 0.75
+    assert x_out < WIDTH / 2
+    assert row_out > HEIGHT * 0.75
 
 
 def test_colour_follows_the_channel_hues(real_client: TestClient) -> None:

@@ -112,7 +112,8 @@ def test_request_id_is_echoed_or_made(settings: Settings) -> None:
     with TestClient(_app(settings)) as client:
         assert client.get("/", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
         made = client.get("/", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]
-    assert made != "bad id\n" and len(made) == 16
+    assert made != "bad id\n"
+    assert len(made) == 16
 
 
 def test_every_exception_has_a_status() -> None:
@@ -123,7 +124,8 @@ def test_every_exception_has_a_status() -> None:
 
 def test_small_validation_errors_keep_fastapi_form(settings: Settings) -> None:
     reply = TestClient(_app(settings)).post("/echo", json={"text": 5})
-    assert reply.status_code == 422 and reply.headers["X-Validation-Errors"] == "1"
+    assert reply.status_code == 422
+    assert reply.headers["X-Validation-Errors"] == "1"
     expected = {"type": "string_type", "loc": ["body", "text"], "msg": "Input should be a valid string", "input": 5}
     assert reply.json() == {"detail": [expected]}
 
@@ -131,10 +133,13 @@ def test_small_validation_errors_keep_fastapi_form(settings: Settings) -> None:
 def test_validation_errors_of_a_huge_body_are_bounded(settings: Settings) -> None:
     client = TestClient(_app(settings, max_body=10_000_000))
     reply = client.post("/items", json={"items": ["x" * 600] * 2000})  # 1.2 MB of bad items
-    assert reply.status_code == 422 and reply.headers["X-Validation-Errors"] == "2000"
+    assert reply.status_code == 422
+    assert reply.headers["X-Validation-Errors"] == "2000"
     detail = reply.json()["detail"]
-    assert len(detail) == MAX_VALIDATION_ERRORS and len(reply.content) < 30_000
-    assert detail[0]["loc"] == ["body", "items", 0] and detail[0]["input"] == "x" * MAX_ECHO_CHARS + "..."
+    assert len(detail) == MAX_VALIDATION_ERRORS
+    assert len(reply.content) < 30_000
+    assert detail[0]["loc"] == ["body", "items", 0]
+    assert detail[0]["input"] == "x" * MAX_ECHO_CHARS + "..."
 
 
 def test_clip_input_bounds_size_and_depth() -> None:

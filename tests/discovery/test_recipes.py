@@ -61,7 +61,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 )
 def test_parse_filter(name: str, wavelength: float) -> None:
     band = parse_filter(name)
-    assert band is not None and band.wavelength_um == pytest.approx(wavelength)
+    assert band is not None
+    assert band.wavelength_um == pytest.approx(wavelength)
 
 
 @pytest.mark.parametrize("name", ["CLEAR", "OPAQUE", "", "FOO", "F12W"])
@@ -76,22 +77,28 @@ def test_backend_request_ranks_and_colours(client: TestClient) -> None:
     assert got["target"] == {"name": "M16", "common_name": None, "ra": None, "dec": None, "category": None}
     recipes = got["recipes"]
     assert [rec["rank"] for rec in recipes] == list(range(1, len(recipes) + 1))
-    assert re.search(r'"rank":1[,}]', r.text) and re.search(r'"estimated_time_seconds":\d+[,}]', r.text)
+    assert re.search(r'"rank":1[,}]', r.text)
+    assert re.search(r'"estimated_time_seconds":\d+[,}]', r.text)
     scores = [rec["score"] for rec in recipes]
     assert scores == sorted(scores, reverse=True)
     names = [rec["name"] for rec in recipes]
-    assert "N-filter NIRCAM" in names and "N-filter MIRI+NIRCAM" in names
-    assert "Narrowband NIRCAM" in names and "Classic 3-color NIRCAM" in names
+    assert "N-filter NIRCAM" in names
+    assert "N-filter MIRI+NIRCAM" in names
+    assert "Narrowband NIRCAM" in names
+    assert "Classic 3-color NIRCAM" in names
     # Broadband MIRI has the same filters as N-filter MIRI: kept once, under the higher-priority name.
-    assert "N-filter MIRI" in names and "Broadband MIRI" not in names
+    assert "N-filter MIRI" in names
+    assert "Broadband MIRI" not in names
     for rec in recipes:
         assert rec["requires_mosaic"] is False
         assert list(rec["color_mapping"]) == rec["filters"]
         assert all(HEX.match(c) for c in rec["color_mapping"].values())
         assert rec["observation_ids"] == [f"o-{f}" for f in rec["filters"]]
     everything = next(rec for rec in recipes if rec["name"] == "N-filter MIRI+NIRCAM")
-    assert everything["filters"][0] == "F090W" and everything["filters"][-1] == "F2100W"
-    assert everything["color_mapping"]["F090W"] == "#0000ff" and everything["color_mapping"]["F2100W"] == "#ff0000"
+    assert everything["filters"][0] == "F090W"
+    assert everything["filters"][-1] == "F2100W"
+    assert everything["color_mapping"]["F090W"] == "#0000ff"
+    assert everything["color_mapping"]["F2100W"] == "#ff0000"
     assert everything["instruments"] == ["MIRI", "NIRCAM"]
 
 
@@ -108,7 +115,9 @@ def test_classic_three_colour_and_ties_keep_contract_order() -> None:
     names = [r.name for r in recipes]
     assert names[0] == "N-filter NIRCAM"
     classic = next(r for r in recipes if r.name == "Classic 3-color NIRCAM")
-    assert classic.filters[0] == "F090W" and classic.filters[-1] == "F444W" and len(classic.filters) == 3
+    assert classic.filters[0] == "F090W"
+    assert classic.filters[-1] == "F444W"
+    assert len(classic.filters) == 3
     assert list(classic.color_mapping.values()) == ["#0000ff", "#00ff00", "#ff0000"]
     # Broadband == N-filter here: one recipe per filter set.
     assert "Broadband NIRCAM" not in names
@@ -162,7 +171,8 @@ def test_partial_overlap_lowers_the_score() -> None:
 
 def test_single_filter_gives_no_recipes(client: TestClient) -> None:
     r = client.post(URL, json={"target_name": "X", "observations": [obs("F090W")]})
-    assert r.status_code == 200 and r.json()["recipes"] == []
+    assert r.status_code == 200
+    assert r.json()["recipes"] == []
 
 
 @pytest.mark.parametrize(
@@ -170,7 +180,8 @@ def test_single_filter_gives_no_recipes(client: TestClient) -> None:
 )
 def test_observations_required(client: TestClient, payload: dict[str, object]) -> None:
     r = client.post(URL, json=payload)
-    assert r.status_code == 400 and r.json() == {"detail": "observations list is required"}
+    assert r.status_code == 400
+    assert r.json() == {"detail": "observations list is required"}
 
 
 def test_422_for_a_malformed_observation(client: TestClient) -> None:
@@ -182,7 +193,9 @@ def test_colours_spread_blue_to_red() -> None:
 
     entries = [FilterEntry(f"F{i}", "NIRCAM", float(i), "broad") for i in range(1, 6)]
     colors = list(chromatic_colors(entries).values())
-    assert colors[0] == "#0000ff" and colors[-1] == "#ff0000" and len(set(colors)) == 5
+    assert colors[0] == "#0000ff"
+    assert colors[-1] == "#ff0000"
+    assert len(set(colors)) == 5
     assert ObservationInput(filter="F090W", instrument="NIRCAM").wavelength_um is None
 
 
@@ -193,6 +206,8 @@ def test_suggest_recipes_live(tmp_path_factory: pytest.TempPathFactory) -> None:
     env = {"STORAGE_BASE_PATH": str(root), "SEMANTIC_DATA_DIR": str(root / "semantic"), "ENGINE_WORKERS": "1"}
     with LiveServer("main", env=env) as server:
         r = httpx.post(f"{server.url}{URL}", json={"target_name": "M16", "observations": NIRCAM_MIRI}, timeout=30)
-        assert r.status_code == 200 and r.json()["recipes"][0]["rank"] == 1
+        assert r.status_code == 200
+        assert r.json()["recipes"][0]["rank"] == 1
         r = httpx.post(f"{server.url}{URL}", json={"target_name": "M16", "observations": None}, timeout=30)
-        assert r.status_code == 400 and r.json()["detail"] == "observations list is required"
+        assert r.status_code == 400
+        assert r.json()["detail"] == "observations list is required"

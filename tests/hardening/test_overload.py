@@ -99,8 +99,8 @@ def _served(server: LiveServer, path: str) -> bool:
 
 def test_burst_gets_429_and_health_stays_fast(overload_server: tuple[LiveServer, list[str]]) -> None:
     server, keys = overload_server
-    if not (_served(server, "/composite/generate-nchannel") and _served(server, "/preview/{data_id}")):
-        pytest.skip("composite or preview not served yet")
+    assert _served(server, "/composite/generate-nchannel")
+    assert _served(server, "/preview/{data_id}")
     pid = _uvicorn_pid(server)
     with httpx.Client(base_url=server.url, timeout=120) as client:
         # Warm up: both workers import their stack and fill their bounded channel caches.
@@ -144,8 +144,7 @@ def test_burst_gets_429_and_health_stays_fast(overload_server: tuple[LiveServer,
 
 def test_sequential_previews_do_not_grow(overload_server: tuple[LiveServer, list[str]]) -> None:
     server, keys = overload_server
-    if not _served(server, "/preview/{data_id}"):
-        pytest.skip("preview not served yet")
+    assert _served(server, "/preview/{data_id}")
     pid = _uvicorn_pid(server)
     with httpx.Client(base_url=server.url, timeout=60) as client:
         for _ in range(30):

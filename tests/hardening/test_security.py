@@ -221,9 +221,11 @@ def test_oversize_bodies_get_413(service: str, request: pytest.FixtureRequest) -
         declared = http.post(
             path, content=b"{" + b" " * (BODY_LIMIT + 10) + b"}", headers={"content-type": "application/json"}
         )
-        assert declared.status_code == 413 and declared.json() == expected
+        assert declared.status_code == 413
+        assert declared.json() == expected
         chunked = http.post(path, content=_chunks(BODY_LIMIT + MIB), headers={"content-type": "application/json"})
-        assert chunked.status_code == 413 and chunked.json() == expected
+        assert chunked.status_code == 413
+        assert chunked.json() == expected
         # Under the limit the body is parsed and judged on its content.
         small = http.post(path, content=_chunks(MIB), headers={"content-type": "application/json"})
         assert small.status_code in {400, 422}, small.text[:200]
@@ -240,7 +242,8 @@ def test_hostile_request_path_is_escaped_in_the_logs(proxy_server: LiveServer, e
         while escaped not in (logs := server.logs()) and time.monotonic() < deadline:
             time.sleep(0.05)  # the access line is written just after the response is sent
         assert escaped in logs
-        assert "\x1b" not in logs and "\r" not in logs
+        assert "\x1b" not in logs
+        assert "\r" not in logs
         assert not any(line.startswith("FAKE-LINE") for line in logs.splitlines())
 
 
@@ -255,13 +258,16 @@ def test_formatters_write_one_line_per_record(formatter: logging.Formatter) -> N
 
         record.exc_info = sys.exc_info()
     text = formatter.format(record)
-    assert "\x1b" not in text and "\x9b" not in text
+    assert "\x1b" not in text
+    assert "\x9b" not in text
     first, *rest = text.splitlines()
     assert "evil\\nERROR forged" in first
     if isinstance(formatter, JsonFormatter):
-        assert rest == [] and json.loads(first)["product"] == record.product
+        assert rest == []
+        assert json.loads(first)["product"] == record.product
     else:
-        assert rest and all(line.startswith("  | ") for line in rest)
+        assert rest
+        assert all(line.startswith("  | ") for line in rest)
 
 
 #: Corpus files that no endpoint can use: every endpoint answers them with an error body.

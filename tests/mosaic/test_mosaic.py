@@ -13,7 +13,7 @@ from astropy.wcs import WCS
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.mosaic.engine import _load_sources, combine
+from app.mosaic.jobs import combine, load_sources
 from app.processing.reprojection import Grid, optimal_celestial_grid, reproject_fast
 from main import create_app
 from tests.mosaic.conftest import TILE_KEYS, big_image, make_settings, mosaic_body
@@ -48,13 +48,14 @@ def test_mosaic_reproduces_the_source_image(client: TestClient) -> None:
     assert np.sqrt(np.mean(diff**2)) < 0.005 * rms
     assert np.percentile(diff, 99) < 0.005 * rms
     # the grid corners are outside the rotated union of tiles: NaN there
-    assert np.isnan(mosaic[0, 0]) and np.isnan(mosaic[-1, -1])
+    assert np.isnan(mosaic[0, 0])
+    assert np.isnan(mosaic[-1, -1])
 
 
 @pytest.mark.parametrize("method", ["mean", "sum", "first", "last", "min", "max", "median"])
 def test_combine_methods_match_numpy_on_the_stack(data_root: Path, method: str) -> None:
     paths = tuple(str(data_root / k) for k in TILE_KEYS)
-    sources = _load_sources(paths, tuple(TILE_KEYS))
+    sources = load_sources(paths, tuple(TILE_KEYS))
     grid = optimal_celestial_grid([(s.wcs, s.shape) for s in sources])
     stack = []
     for path in paths:
@@ -90,18 +91,25 @@ def test_combine_methods_match_numpy_on_the_stack(data_root: Path, method: str) 
 def test_fits_provenance_round_trip(client: TestClient) -> None:
     hdul = _fits(client.post(URL, json=mosaic_body(TILE_KEYS, combine_method="median")))
     header = hdul[0].header
-    assert header["EXTNAME"] == "MOSAIC" and header["MOSAIC"] is True
-    assert header["NINPUTS"] == 4 and header["COMBMETH"] == "median"
-    assert header["SRC0001"] == "t0.fits" and header["SRC0004"] == "t3.fits"
-    assert header["SRCINST"] == "NIRCAM" and header["SRCFILT"] == "F200W,F444W" and header["SRCTARG"] == "M16"
-    assert header["INSTRUME"] == "NIRCAM" and "FILTER" not in header
+    assert header["EXTNAME"] == "MOSAIC"
+    assert header["MOSAIC"] is True
+    assert header["NINPUTS"] == 4
+    assert header["COMBMETH"] == "median"
+    assert header["SRC0001"] == "t0.fits"
+    assert header["SRC0004"] == "t3.fits"
+    assert header["SRCINST"] == "NIRCAM"
+    assert header["SRCFILT"] == "F200W,F444W"
+    assert header["SRCTARG"] == "M16"
+    assert header["INSTRUME"] == "NIRCAM"
+    assert "FILTER" not in header
     for key in ("ORIGIN", "CREATOR", "DATE"):
         assert key in header
     assert any("Mosaic of 4 files" in str(h) for h in header["HISTORY"])
     table = hdul["SRCMETA"].data
     assert set(table.columns.names) == {"SRCINDEX", "FILENAME", "KEYWORD", "VALUE", "COMMENT"}
     rows = {(int(r["SRCINDEX"]), r["KEYWORD"]): r["VALUE"] for r in table}
-    assert rows[(3, "FILTER")] == "F444W" and rows[(1, "INSTRUME")] == "NIRCAM"
+    assert rows[(3, "FILTER")] == "F444W"
+    assert rows[(1, "INSTRUME")] == "NIRCAM"
     assert rows[(1, "TARGNAME")] == "M16"
     grid = _grid_of(hdul)
     assert grid.wcs.has_celestial
@@ -109,7 +117,8 @@ def test_fits_provenance_round_trip(client: TestClient) -> None:
 
 def test_png_with_width_keeps_aspect_and_uncovered_is_black(client: TestClient) -> None:
     response = client.post(URL, json=mosaic_body(TILE_KEYS, output_format="png", width=200, cmap="viridis"))
-    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
     img = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
     assert img.shape[1] == 200
     assert img[0, 0].tolist() == [0, 0, 0]
@@ -123,7 +132,8 @@ def test_footprints_match_astropy(client: TestClient, data_root: Path) -> None:
     response = client.post("/mosaic/footprint", json={"file_paths": TILE_KEYS[:2]})
     assert response.status_code == 200
     body = response.json()
-    assert body["n_files"] == 2 and isinstance(body["n_files"], int)
+    assert body["n_files"] == 2
+    assert isinstance(body["n_files"], int)
     for key, fp in zip(TILE_KEYS[:2], body["footprints"], strict=True):
         assert fp["file_path"] == key
         with fits.open(data_root / key) as hdul:
@@ -135,9 +145,11 @@ def test_footprints_match_astropy(client: TestClient, data_root: Path) -> None:
         corners = wcs.calc_footprint(axes=(w, h))
         np.testing.assert_allclose(sorted(fp["corners_ra"]), sorted(corners[:, 0]), atol=1e-9)
         cra, cdec = wcs.pixel_to_world_values(w / 2, h / 2)
-        assert fp["center_ra"] == pytest.approx(float(cra)) and fp["center_dec"] == pytest.approx(float(cdec))
+        assert fp["center_ra"] == pytest.approx(float(cra))
+        assert fp["center_dec"] == pytest.approx(float(cdec))
     box = body["bounding_box"]
-    assert box["min_ra"] < box["max_ra"] and box["min_dec"] < box["max_dec"]
+    assert box["min_ra"] < box["max_ra"]
+    assert box["min_dec"] < box["max_dec"]
 
 
 @pytest.mark.parametrize(
@@ -166,9 +178,8 @@ def test_errors(client: TestClient, body: dict[str, object], status: int, detail
 def test_footprint_errors(client: TestClient) -> None:
     assert client.post("/mosaic/footprint", json={"file_paths": []}).status_code == 422
     response = client.post("/mosaic/footprint", json={"file_paths": ["bad/nowcs.fits"]})
-    assert (
-        response.status_code == 400 and response.json()["detail"] == "No celestial WCS found in FITS file: nowcs.fits"
-    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "No celestial WCS found in FITS file: nowcs.fits"
 
 
 def test_limits_give_413(data_root: Path, tmp_path: Path) -> None:
@@ -177,8 +188,10 @@ def test_limits_give_413(data_root: Path, tmp_path: Path) -> None:
         too_big_file = small.post(URL, json=mosaic_body(["tiles/t0.fits", "big/big.fits"]))
         too_big_grid = small.post(URL, json=mosaic_body(TILE_KEYS))
         preview = small.post(URL, json=mosaic_body(TILE_KEYS, output_format="png", width=80))
-    assert too_big_file.status_code == 413 and "big.fits" in too_big_file.json()["detail"]
-    assert too_big_grid.status_code == 413 and "exceeds the limit" in too_big_grid.json()["detail"]
+    assert too_big_file.status_code == 413
+    assert "big.fits" in too_big_file.json()["detail"]
+    assert too_big_grid.status_code == 413
+    assert "exceeds the limit" in too_big_grid.json()["detail"]
     assert preview.status_code == 200
 
 
@@ -213,7 +226,8 @@ def test_mean_is_inverse_variance_weighted_with_err_extensions(tmp_path: Path) -
     data = hdul[0].data
     values = np.unique(np.round(data[np.isfinite(data)], 3))
     # only a: 10; only b: 20; overlap: (10 * 1 + 20 * 0.25) / 1.25 = 12
-    assert set(values.tolist()) <= {10.0, 12.0, 20.0} and 12.0 in values.tolist()
+    assert set(values.tolist()) <= {10.0, 12.0, 20.0}
+    assert 12.0 in values.tolist()
 
 
 def test_background_matching_removes_tile_offsets(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from astropy.wcs import WCS
 from numpy.testing import assert_allclose
 from PIL import Image
 
-from app.processing.avm import avm_xmp, display_wcs, parse_avm_xmp, scale_and_rotation, wcs_from_avm
+from app.processing.avm import avm_xmp, display_wcs, scale_and_rotation
 from app.processing.encoding import encode_jpeg, encode_png
+from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
 
 
 def crota_wcs(crota2: float, *, cdelt: tuple[float, float] = (-2e-5, 2e-5), use_cd: bool = False) -> WCS:
@@ -46,7 +47,8 @@ def test_rotation_and_scale_match_the_wcs(crota2: float, use_cd: bool) -> None:
     assert_allclose(fields["Spatial.Scale"], [-2e-5, 2e-5], rtol=1e-9)
     assert fields["Spatial.ReferenceDimension"] == [400.0, 300.0]
     assert fields["Spatial.ReferencePixel"] == [200.5, 150.5]
-    assert fields["Spatial.CoordinateFrame"] == "ICRS" and fields["Spatial.CoordsystemProjection"] == "TAN"
+    assert fields["Spatial.CoordinateFrame"] == "ICRS"
+    assert fields["Spatial.CoordsystemProjection"] == "TAN"
     assert "Spatial.CDMatrix" not in fields
     rebuilt = wcs_from_avm(fields)
     assert_allclose(rebuilt.pixel_scale_matrix, wcs.pixel_scale_matrix, rtol=1e-9, atol=1e-15)
@@ -67,7 +69,9 @@ def test_rotation_is_the_y_axis_position_angle_sign_convention() -> None:
 
 def test_scale_and_rotation_of_mirrored_parity() -> None:
     cdelt1, cdelt2, rotation = scale_and_rotation(np.array([[2e-5, 0.0], [0.0, 2e-5]]))
-    assert cdelt1 > 0 and cdelt2 > 0 and rotation == pytest.approx(0.0)
+    assert cdelt1 > 0
+    assert cdelt2 > 0
+    assert rotation == pytest.approx(0.0)
     fields = parse_avm_xmp(avm_xmp(crota_wcs(0.0, cdelt=(2e-5, 2e-5)), (10, 10)))
     assert_allclose(fields["Spatial.CDMatrix"], [2e-5, 0.0, 0.0, 2e-5])
     assert_allclose(wcs_from_avm(fields).pixel_scale_matrix, [[2e-5, 0], [0, 2e-5]])
@@ -106,11 +110,14 @@ def test_metadata_and_embedding_round_trip() -> None:
         image = Image.open(io.BytesIO(data))
         fields = parse_avm_xmp(image.info["xmp"])
         assert fields["Subject.Name"] == ["Orion <Bar> & co"]
-        assert fields["Facility"] == ["JWST"] and fields["Instrument"] == ["NIRCam"]
-        assert fields["Spectral.Bandpass"] == ["F200W"] and fields["Spectral.Band"] == ["Infrared"]
+        assert fields["Facility"] == ["JWST"]
+        assert fields["Instrument"] == ["NIRCam"]
+        assert fields["Spectral.Bandpass"] == ["F200W"]
+        assert fields["Spectral.Band"] == ["Infrared"]
         assert fields["MetadataVersion"] == 1.2
         assert fields["Spatial.Rotation"] == pytest.approx(12.0, abs=0.01)
-    assert "dc:description" in xmp and "A test" in xmp
+    assert "dc:description" in xmp
+    assert "A test" in xmp
     with pytest.raises(ValueError):
         parse_avm_xmp("<nothing/>")
 
@@ -122,5 +129,6 @@ def test_galactic_frame() -> None:
     wcs.wcs.crpix = [5, 5]
     wcs.wcs.crval = [10, 0]
     fields = parse_avm_xmp(avm_xmp(wcs, (10, 10)))
-    assert fields["Spatial.CoordinateFrame"] == "GAL" and fields["Spatial.CoordsystemProjection"] == "CAR"
+    assert fields["Spatial.CoordinateFrame"] == "GAL"
+    assert fields["Spatial.CoordsystemProjection"] == "CAR"
     assert math.isclose(fields["Spatial.Rotation"], 0.0, abs_tol=1e-9)

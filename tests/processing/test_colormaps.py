@@ -11,7 +11,8 @@ from app.processing.colormaps import COLORMAP_NAMES, apply_colormap, apply_gray,
 @pytest.mark.parametrize("name", COLORMAP_NAMES)
 def test_lut_shape(name: str) -> None:
     lut = get_lut(name)
-    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    assert lut.shape == (256, 3)
+    assert lut.dtype == np.uint8
     assert not lut.flags.writeable
 
 
@@ -31,7 +32,8 @@ def test_lut_shape(name: str) -> None:
 )
 def test_anchor_colours(name: str, first: tuple[int, int, int], last: tuple[int, int, int]) -> None:
     lut = get_lut(name)
-    assert tuple(lut[0]) == first and tuple(lut[-1]) == last
+    assert tuple(lut[0]) == first
+    assert tuple(lut[-1]) == last
 
 
 def test_perceptual_maps_increase_in_lightness() -> None:
@@ -44,7 +46,8 @@ def test_perceptual_maps_increase_in_lightness() -> None:
 def test_apply_colormap_and_aliases() -> None:
     x = np.array([[0.0, 0.5, 1.0], [np.nan, -1.0, 2.0]], dtype=np.float32)
     rgb = apply_colormap(x, "grayscale")
-    assert rgb.shape == (2, 3, 3) and rgb.dtype == np.uint8
+    assert rgb.shape == (2, 3, 3)
+    assert rgb.dtype == np.uint8
     assert rgb[0, :, 0].tolist() == [0, 128, 255]
     assert rgb[1, :, 0].tolist() == [0, 0, 255]  # NaN -> 0, clipped
     assert apply_gray(x).tolist() == [[0, 128, 255], [0, 0, 255]]

@@ -8,14 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.exceptions import FitsTooLargeError, InvalidRequestError, JobTimeoutError
-from app.processing.detection import (
-    METHODS,
-    Deadline,
-    detect,
-    detect_sources_job,
-    moment_fwhm,
-)
+from app.analysis.jobs import detect_sources
+from app.core.exceptions import FitsTooLargeError, JobTimeoutError
+from app.processing.detection import METHODS, detect, moment_fwhm
+from app.processing.errors import InvalidInput
+from app.worker.deadline import Deadline
 from tests.support.fits_factory import gaussian_stars, write_cube, write_image
 
 SHAPE = (256, 256)
@@ -61,7 +58,8 @@ def test_recall_and_position_accuracy(method: str, field: tuple[np.ndarray, np.n
     assert sel.sum() >= 0.8 * len(truth)
     assert dist[sel].max() < 0.5, f"{method}: worst position error {dist[sel].max():.2f} px"
     # No more than a few spurious detections at 5 sigma.
-    assert result.sources and len(result.sources) <= len(truth) + 4
+    assert result.sources
+    assert len(result.sources) <= len(truth) + 4
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -114,18 +112,19 @@ def test_sources_in_nan_regions_are_dropped(method: str, field: tuple[np.ndarray
 
 
 def test_all_nan_is_400() -> None:
-    with pytest.raises(InvalidRequestError, match="NaN"):
+    with pytest.raises(InvalidInput, match="NaN"):
         detect(np.full((32, 32), np.nan, dtype=np.float32))
 
 
 def test_unknown_method_is_400() -> None:
-    with pytest.raises(InvalidRequestError, match="method"):
+    with pytest.raises(InvalidInput, match="method"):
         detect(np.zeros((32, 32), dtype=np.float32), method="psf")
 
 
 def test_flat_image_has_no_sources() -> None:
     result = detect(np.full((64, 64), 3.0, dtype=np.float32), method="daofind")
-    assert result.sources == [] and result.estimated_fwhm is None
+    assert result.sources == []
+    assert result.estimated_fwhm is None
     result = detect(np.full((64, 64), 3.0, dtype=np.float32), method="auto")
     assert result.sources == []
 
@@ -139,18 +138,18 @@ def test_max_sources_keeps_the_brightest(field: tuple[np.ndarray, np.ndarray]) -
 
 def test_deadline_raises_job_timeout(field: tuple[np.ndarray, np.ndarray]) -> None:
     with pytest.raises(JobTimeoutError):
-        detect(field[0], method="auto", deadline=Deadline(0.0, start=0.0))
+        detect(field[0], method="auto", checkpoint=Deadline(0.0, start=0.0).check)
 
 
 def test_job_reads_file_checks_size_and_uses_middle_cube_slice(tmp_path: Path) -> None:
     data, _ = gaussian_stars((128, 128), n_stars=10, flux_range=(1000, 3000), seed=2)
     path = write_image(tmp_path / "img.fits", data)
-    result = detect_sources_job(path, method="auto")
+    result = detect_sources(path, method="auto")
     assert len(result.sources) >= 9
     with pytest.raises(FitsTooLargeError):
-        detect_sources_job(path, max_pixels=128 * 128 - 1)
+        detect_sources(path, max_pixels=128 * 128 - 1)
     cube = np.stack([np.zeros_like(data), data, np.zeros_like(data)])
-    cube_result = detect_sources_job(write_cube(tmp_path / "cube.fits", cube), method="auto")
+    cube_result = detect_sources(write_cube(tmp_path / "cube.fits", cube), method="auto")
     assert len(cube_result.sources) == len(result.sources)
 
 

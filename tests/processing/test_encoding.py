@@ -24,7 +24,9 @@ def test_png_gray_rgb_rgba_roundtrip() -> None:
     for shape, mode in (((30, 40), "L"), ((30, 40, 3), "RGB"), ((30, 40, 4), "RGBA")):
         pixels = rng.integers(0, 256, shape, dtype=np.uint8)
         image = _decode(encode_png(pixels))
-        assert image.format == "PNG" and image.mode == mode and image.size == (40, 30)
+        assert image.format == "PNG"
+        assert image.mode == mode
+        assert image.size == (40, 30)
         assert np.array_equal(np.asarray(image), pixels)  # lossless
 
 
@@ -40,7 +42,8 @@ def test_jpeg_quality_and_xmp() -> None:
     large = encode_jpeg(pixels, quality=95, xmp=XMP)
     assert len(small) < len(large)
     image = _decode(large)
-    assert image.format == "JPEG" and image.size == (48, 64)
+    assert image.format == "JPEG"
+    assert image.size == (48, 64)
     assert image.info["xmp"] == XMP.encode()
     assert b"http://ns.adobe.com/xap/1.0/\x00" in large  # APP1 XMP segment
 
@@ -50,7 +53,8 @@ def test_jpeg_composites_alpha_onto_black() -> None:
     rgba[..., :3] = 255
     rgba[:4, :, 3] = 255  # top half opaque white, bottom transparent
     image = np.asarray(_decode(encode_jpeg(rgba, quality=100)).convert("L"))
-    assert image[:3].mean() > 240 and image[5:].mean() < 15
+    assert image[:3].mean() > 240
+    assert image[5:].mean() < 15
 
 
 def test_validation_and_dispatch() -> None:

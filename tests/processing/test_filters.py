@@ -49,7 +49,9 @@ def test_astropy_methods_interpolate_nan(image: np.ndarray) -> None:
 def test_every_method_returns_new_float32(image: np.ndarray, method: str) -> None:
     before = image.copy()
     out = smooth(image, method)
-    assert out.dtype == np.float32 and out.shape == image.shape and out is not image
+    assert out.dtype == np.float32
+    assert out.shape == image.shape
+    assert out is not image
     assert_allclose(image, before)
     assert out.std() < image.std()
 

@@ -72,7 +72,8 @@ def test_mapping_refines_failing_cells() -> None:
     ys, xs = np.mgrid[0 : grid.ny : 7, 0 : grid.nx : 5]
     ix, iy = pmap.coordinates(0, grid.ny, 0, grid.nx)
     ex, ey = pmap.mapper(xs.astype(float), ys.astype(float))
-    assert np.nanmax(np.abs(ix[ys, xs] - ex)) < 0.011 and np.nanmax(np.abs(iy[ys, xs] - ey)) < 0.011
+    assert np.nanmax(np.abs(ix[ys, xs] - ex)) < 0.011
+    assert np.nanmax(np.abs(iy[ys, xs] - ey)) < 0.011
 
 
 def test_nan_input_pixels_do_not_spread_as_zeros() -> None:
@@ -95,14 +96,17 @@ def test_optimal_grid_matches_reproject_semantics() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _ref_wcs, ref_shape = find_optimal_celestial_wcs([(s, w) for w, s in inputs], negative_lon_cdelt=True)
-    assert abs(grid.shape[0] - ref_shape[0]) <= 2 and abs(grid.shape[1] - ref_shape[1]) <= 2
+    assert abs(grid.shape[0] - ref_shape[0]) <= 2
+    assert abs(grid.shape[1] - ref_shape[1]) <= 2
     assert grid.pixel_scale_deg == pytest.approx(0.04 / 3600)
     # every input corner falls inside the grid
     for wcs, (ny, nx) in inputs:
         sky = wcs.pixel_to_world([-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5])
         px, py = grid.wcs.world_to_pixel(sky)
-        assert np.all(px >= -0.51) and np.all(px <= grid.nx - 0.49)
-        assert np.all(py >= -0.51) and np.all(py <= grid.ny - 0.49)
+        assert np.all(px >= -0.51)
+        assert np.all(px <= grid.nx - 0.49)
+        assert np.all(py >= -0.51)
+        assert np.all(py <= grid.ny - 0.49)
     # north up, east left
     assert grid.wcs.wcs.cdelt[0] < 0 < grid.wcs.wcs.cdelt[1]
 

@@ -29,7 +29,8 @@ def test_exact_top_k_and_min_score(tmp_path: Path) -> None:
     hits = index.search(query, top_k=10, min_score=-1.0)
     expected = np.argsort(-(vectors @ query))[:10]
     assert [h.file_id for h in hits] == [ids[i] for i in expected]
-    assert hits[0].file_id == "f123" and hits[0].text == "text 123"
+    assert hits[0].file_id == "f123"
+    assert hits[0].text == "text 123"
     assert hits[0].score == pytest.approx(1.0, abs=1e-6)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
@@ -145,4 +146,6 @@ def test_repeated_file_id_in_one_call_keeps_the_last(tmp_path: Path) -> None:
     assert index.upsert(["x", "x"], ["first", "second"], np.stack([a, b])) == 1
     for reader in (index, VectorIndex(tmp_path, dim=DIM)):
         hit = reader.search(b, top_k=5, min_score=-1.0)
-        assert len(hit) == 1 and hit[0].text == "second" and hit[0].score == pytest.approx(1.0, abs=1e-6)
+        assert len(hit) == 1
+        assert hit[0].text == "second"
+        assert hit[0].score == pytest.approx(1.0, abs=1e-6)

@@ -10,7 +10,6 @@ from app.semantic.text import (
     describe_exposure,
     describe_filters,
     describe_instrument,
-    filter_wavelength_um,
     metadata_to_text,
 )
 
@@ -28,13 +27,6 @@ from app.semantic.text import (
 )
 def test_instrument_names(code: str, words: str) -> None:
     assert describe_instrument(code) == words
-
-
-@pytest.mark.parametrize(
-    ("name", "microns"), [("F444W", 4.44), ("F070W", 0.70), ("F1130W", 11.30), ("F150W2", 1.50), ("CLEAR", None)]
-)
-def test_filter_wavelength(name: str, microns: float | None) -> None:
-    assert filter_wavelength_um(name) == microns
 
 
 def test_filter_words() -> None:

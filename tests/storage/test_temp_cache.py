@@ -23,7 +23,8 @@ def test_hit_does_not_refetch(tmp_path: Path) -> None:
     calls: list[str] = []
     first = cache.get("a.fits", "v1", _writer(10, calls, "a"))
     second = cache.get("a.fits", "v1", _writer(10, calls, "a"))
-    assert first == second and calls == ["a"]
+    assert first == second
+    assert calls == ["a"]
     assert first.suffix == ".fits"
     cache.get("a.fits", "v2", _writer(10, calls, "a2"))
     assert calls == ["a", "a2"]
@@ -39,7 +40,9 @@ def test_eviction_is_lru_and_bounded(tmp_path: Path) -> None:
     os.utime(b, (old + 1, old + 1))
     cache.get("a", "1", _writer(100, calls, "a"))  # hit refreshes a
     c = cache.get("c", "1", _writer(100, calls, "c"))
-    assert a.exists() and c.exists() and not b.exists()
+    assert a.exists()
+    assert c.exists()
+    assert not b.exists()
     assert cache.total_bytes() <= 250
 
 

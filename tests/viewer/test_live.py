@@ -36,26 +36,33 @@ def test_live_preview_and_cube_headers(live: tuple[LiveServer, dict[str, str]]) 
             "/preview/665f1c2b9a1e4b0012345678",
             params={"file_path": keys["cube"], "slice_index": 1, "format": "jpeg", "cmap": "inferno", "width": 120},
         )
-        assert reply.status_code == 200 and reply.headers["content-type"] == "image/jpeg"
-        assert reply.headers["x-cube-slices"] == str(CUBE_SHAPE[0]) and reply.headers["x-cube-current"] == "1"
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "image/jpeg"
+        assert reply.headers["x-cube-slices"] == str(CUBE_SHAPE[0])
+        assert reply.headers["x-cube-current"] == "1"
         assert Image.open(io.BytesIO(reply.content)).size == (120, 80)
 
         reply = client.get("/preview/x", params={"file_path": keys["image"], "embed_avm": "true"})
-        assert reply.status_code == 200 and reply.headers["x-cube-slices"] == "1"
+        assert reply.status_code == 200
+        assert reply.headers["x-cube-slices"] == "1"
         image = Image.open(io.BytesIO(reply.content))
-        assert image.size == (1000, 600) and "xmp" in image.info
+        assert image.size == (1000, 600)
+        assert "xmp" in image.info
 
 
 def test_live_json_endpoints(live: tuple[LiveServer, dict[str, str]]) -> None:
     server, keys = live
     with httpx.Client(base_url=server.url, timeout=60) as client:
         hist = client.get("/histogram/h", params={"file_path": keys["image"], "bins": 20}).json()
-        assert hist["histogram"]["n_bins"] == 20 and "p99" in hist["percentiles"]
+        assert hist["histogram"]["n_bins"] == 20
+        assert "p99" in hist["percentiles"]
         pix = client.get("/pixeldata/p", params={"file_path": keys["image"], "max_size": 100}).json()
         values = np.frombuffer(base64.b64decode(pix["pixels"]), dtype="<f4")
-        assert values.size == 60 * 100 and pix["original_shape"] == list(IMAGE_SHAPE)
+        assert values.size == 60 * 100
+        assert pix["original_shape"] == list(IMAGE_SHAPE)
         cube = client.get("/cubeinfo/c", params={"file_path": keys["cube"]}).json()
-        assert cube["is_cube"] and cube["slice_label"] == "Wavelength"
+        assert cube["is_cube"]
+        assert cube["slice_label"] == "Wavelength"
         thumb = client.post("/thumbnail", json={"file_path": keys["image"]}).json()
         assert Image.open(io.BytesIO(base64.b64decode(thumb["thumbnail_base64"]))).size[0] == 256
 
@@ -66,6 +73,7 @@ def test_live_errors(live: tuple[LiveServer, dict[str, str]]) -> None:
         assert client.get("/preview/x", params={"file_path": "../etc/passwd"}).status_code == 403
         assert client.get("/preview/x", params={"file_path": "missing.fits", "width": 5}).status_code == 400
         reply = client.get("/preview/x", params={"file_path": keys["bad_truncated_data"]})
-        assert reply.status_code == 400 and reply.json()["detail"]
+        assert reply.status_code == 400
+        assert reply.json()["detail"]
         assert client.get("/histogram/x", params={"file_path": keys["bad_huge_header"]}).status_code == 413
         assert client.get("/pixeldata/x").status_code == 422

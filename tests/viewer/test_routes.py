@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
 from PIL import Image
 
-from app.processing.avm import parse_avm_xmp
 from main import create_app
+from tests.support.avm_reader import parse_avm_xmp
 from tests.viewer.conftest import CUBE_SHAPE, IMAGE_SHAPE, make_settings
 
 ENDPOINTS = ("preview", "histogram", "pixeldata", "cubeinfo")
@@ -34,7 +34,8 @@ def test_preview_png_keeps_aspect_and_orientation(client: TestClient, keys: dict
     reply = client.get("/preview/abc", params={"file_path": keys["image"], "width": 400, "height": 400})
     assert reply.status_code == 200
     assert reply.headers["content-type"] == "image/png"
-    assert reply.headers["x-cube-slices"] == "1" and reply.headers["x-cube-current"] == "0"
+    assert reply.headers["x-cube-slices"] == "1"
+    assert reply.headers["x-cube-current"] == "0"
     image = _image(reply.content)
     ny, nx = IMAGE_SHAPE
     assert image.size == (400, round(ny * 400 / nx))  # 400 x 240
@@ -53,9 +54,11 @@ def test_preview_height_limits_box(client: TestClient, keys: dict[str, str]) -> 
 def test_preview_jpeg_with_quality(client: TestClient, keys: dict[str, str]) -> None:
     params = {"file_path": keys["image"], "format": "jpeg", "quality": 50, "width": 200, "height": 200}
     reply = client.get("/preview/abc", params=params)
-    assert reply.status_code == 200 and reply.headers["content-type"] == "image/jpeg"
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "image/jpeg"
     image = _image(reply.content)
-    assert image.format == "JPEG" and image.size == (200, 120)
+    assert image.format == "JPEG"
+    assert image.size == (200, 120)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +68,8 @@ def test_preview_every_colormap(client: TestClient, keys: dict[str, str], cmap: 
     reply = client.get("/preview/abc", params={"file_path": keys["image"], "cmap": cmap, "width": 50, "height": 50})
     assert reply.status_code == 200
     image = _image(reply.content)
-    assert image.mode == "RGB" and image.size == (50, 30)
+    assert image.mode == "RGB"
+    assert image.size == (50, 30)
 
 
 @pytest.mark.parametrize("stretch", ["zscale", "asinh", "log", "sqrt", "power", "histeq", "linear"])
@@ -81,7 +85,8 @@ def test_preview_every_smoothing_method(client: TestClient, keys: dict[str, str]
     params = {"file_path": keys["image"], "smooth_method": method, "smooth_size": 5, "width": 60, "height": 60}
     plain = client.get("/preview/abc", params={**params, "smooth_method": ""})
     reply = client.get("/preview/abc", params=params)
-    assert reply.status_code == 200 and plain.status_code == 200
+    assert reply.status_code == 200
+    assert plain.status_code == 200
     assert reply.content != plain.content
 
 
@@ -105,7 +110,8 @@ def test_preview_embeds_avm(client: TestClient, keys: dict[str, str]) -> None:
         xmp = image.info["xmp"]
         fields = parse_avm_xmp(xmp)
         assert fields["Spatial.ReferenceDimension"] == [100.0, 60.0]
-        assert fields["Subject.Name"] == ["M16"] and fields["Spectral.Bandpass"] == ["F090W"]
+        assert fields["Subject.Name"] == ["M16"]
+        assert fields["Spectral.Bandpass"] == ["F090W"]
         # the factory's rotation_deg=25 is a CROTA2 of -25 degrees
         assert fields["Spatial.Rotation"] == pytest.approx(-25.0, abs=0.01)
         assert fields["Spatial.Scale"][1] == pytest.approx(0.063 / 3600 * 2, rel=1e-6)  # 200 px -> 100 px
@@ -193,7 +199,8 @@ def test_path_errors(client: TestClient, keys: dict[str, str], endpoint: str) ->
     assert _call(client, endpoint, "/etc/passwd") == (403, {"detail": "Access denied: invalid path"})
     assert _call(client, endpoint, "img/../../secret.fits") == (403, {"detail": "Access denied: invalid path"})
     status, body = _call(client, endpoint, "img/missing_i2d.fits")
-    assert status == 404 and body["detail"] == "File not found: missing_i2d.fits"
+    assert status == 404
+    assert body["detail"] == "File not found: missing_i2d.fits"
     assert _call(client, endpoint, keys["directory"]) == (400, {"detail": "Path is not a file"})
 
 
@@ -228,7 +235,8 @@ READABLE_CASES = (
 def test_bad_files_give_clear_4xx(client: TestClient, keys: dict[str, str], case: str, endpoint: str) -> None:
     status, body = _call(client, endpoint, keys[f"bad_{case}"])
     assert status == FAILING_CASES[case], body
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
 
 
 @pytest.mark.parametrize("case", READABLE_CASES)
@@ -243,7 +251,8 @@ def test_awkward_but_valid_files_render(client: TestClient, keys: dict[str, str]
 def test_huge_header_is_413_before_reading(client: TestClient, keys: dict[str, str]) -> None:
     for endpoint in ("preview", "histogram", "pixeldata"):
         status, body = _call(client, endpoint, keys["bad_huge_header"])
-        assert status == 413 and "too large" in str(body["detail"])
+        assert status == 413
+        assert "too large" in str(body["detail"])
 
 
 def test_scaled_integers_apply_bscale_bzero_blank(client: TestClient, keys: dict[str, str]) -> None:
@@ -283,11 +292,14 @@ def test_histogram_shape_and_keys(client: TestClient, keys: dict[str, str]) -> N
     assert set(body["percentiles"]) == {"p0", "p1", "p5", "p25", "p50", "p75", "p95", "p99"}
     for key in ("histogram", "raw_histogram"):
         hist = body[key]
-        assert hist["n_bins"] == 50 and len(hist["counts"]) == 50
-        assert len(hist["bin_edges"]) == 51 and len(hist["bin_centers"]) == 50
+        assert hist["n_bins"] == 50
+        assert len(hist["counts"]) == 50
+        assert len(hist["bin_edges"]) == 51
+        assert len(hist["bin_centers"]) == 50
         assert sum(hist["counts"]) == IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
         assert all(isinstance(c, int) for c in hist["counts"])
-    assert body["raw_histogram"]["bin_edges"][0] == 0.0 and body["raw_histogram"]["bin_edges"][-1] == 1.0
+    assert body["raw_histogram"]["bin_edges"][0] == 0.0
+    assert body["raw_histogram"]["bin_edges"][-1] == 1.0
     stats = body["stats"]
     assert 0.0 <= stats["min"] <= stats["mean"] <= stats["max"] <= 1.0
     p = body["percentiles"]
@@ -310,13 +322,16 @@ def test_histogram_cube_and_bins_validation(client: TestClient, keys: dict[str, 
 
 def test_pixeldata_full_resolution(client: TestClient, keys: dict[str, str]) -> None:
     body = client.get("/pixeldata/p1", params={"file_path": keys["image"]}).json()
-    assert body["original_shape"] == list(IMAGE_SHAPE) and body["preview_shape"] == list(IMAGE_SHAPE)
-    assert body["scale_factor"] == 1.0 and body["units"] == "MJy/sr"
+    assert body["original_shape"] == list(IMAGE_SHAPE)
+    assert body["preview_shape"] == list(IMAGE_SHAPE)
+    assert body["scale_factor"] == 1.0
+    assert body["units"] == "MJy/sr"
     pixels = np.frombuffer(base64.b64decode(body["pixels"]), dtype="<f4").reshape(IMAGE_SHAPE)
     with fits.open(Path(client.app.state.settings.storage_base_path) / keys["image"]) as hdul:  # type: ignore[attr-defined]
         assert_allclose(pixels, hdul["SCI"].data)
     wcs = body["wcs"]
-    assert wcs["ctype1"] == "RA---TAN" and wcs["crval1"] == pytest.approx(274.7)
+    assert wcs["ctype1"] == "RA---TAN"
+    assert wcs["crval1"] == pytest.approx(274.7)
     assert wcs["cdelt2"] == pytest.approx(0.063 / 3600)
     theta = np.deg2rad(25)
     assert wcs["cd2_2"] == pytest.approx(0.063 / 3600 * np.cos(theta))
@@ -324,15 +339,18 @@ def test_pixeldata_full_resolution(client: TestClient, keys: dict[str, str]) -> 
 
 def test_pixeldata_downsampled(client: TestClient, keys: dict[str, str]) -> None:
     body = client.get("/pixeldata/p1", params={"file_path": keys["image"], "max_size": 100}).json()
-    assert body["scale_factor"] == pytest.approx(2.0) and body["preview_shape"] == [60, 100]
+    assert body["scale_factor"] == pytest.approx(2.0)
+    assert body["preview_shape"] == [60, 100]
     pixels = np.frombuffer(base64.b64decode(body["pixels"]), dtype="<f4")
-    assert pixels.size == 60 * 100 and np.isfinite(pixels).all()
+    assert pixels.size == 60 * 100
+    assert np.isfinite(pixels).all()
 
 
 def test_pixeldata_cube_slice_and_validation(client: TestClient, keys: dict[str, str]) -> None:
     body = client.get("/pixeldata/c", params={"file_path": keys["cube"], "slice_index": 4}).json()
     pixels = np.frombuffer(base64.b64decode(body["pixels"]), dtype="<f4").reshape(body["preview_shape"])
-    assert pixels.min() == pytest.approx(4.0) and pixels.max() == pytest.approx(4.5)
+    assert pixels.min() == pytest.approx(4.0)
+    assert pixels.max() == pytest.approx(4.5)
     assert body["wcs"]["cd1_2"] == 0.0
     for bad in ({"max_size": 99}, {"max_size": 8001}, {"slice_index": -2}):
         assert client.get("/pixeldata/c", params={"file_path": "nope.fits", **bad}).status_code == 400
@@ -340,7 +358,8 @@ def test_pixeldata_cube_slice_and_validation(client: TestClient, keys: dict[str,
 
 def test_pixeldata_wcs_null_without_reference(client: TestClient, keys: dict[str, str]) -> None:
     body = client.get("/pixeldata/c", params={"file_path": keys["bad_cube_4d"]}).json()
-    assert body["wcs"] is None and body["units"] == ""
+    assert body["wcs"] is None
+    assert body["units"] == ""
 
 
 # --- cube info -----------------------------------------------------------------------------------
@@ -370,7 +389,9 @@ def test_cubeinfo_plain_image_and_bad_file(client: TestClient, keys: dict[str, s
     }
     assert client.get("/cubeinfo/x", params={"file_path": keys["bad_random_bytes"]}).status_code == 400
     four_d = client.get("/cubeinfo/x", params={"file_path": keys["bad_cube_4d"]}).json()
-    assert four_d["is_cube"] is True and four_d["n_slices"] == 2 and four_d["axis3"] is None
+    assert four_d["is_cube"] is True
+    assert four_d["n_slices"] == 2
+    assert four_d["axis3"] is None
 
 
 # --- thumbnail -----------------------------------------------------------------------------------
@@ -382,7 +403,8 @@ def test_thumbnail_png(client: TestClient, keys: dict[str, str]) -> None:
     body = reply.json()
     assert set(body) == {"thumbnail_base64"}
     image = _image(base64.b64decode(body["thumbnail_base64"]))
-    assert image.format == "PNG" and image.size == (256, round(256 * IMAGE_SHAPE[0] / IMAGE_SHAPE[1]))
+    assert image.format == "PNG"
+    assert image.size == (256, round(256 * IMAGE_SHAPE[0] / IMAGE_SHAPE[1]))
     pixels = np.asarray(image.convert("L"))
     assert pixels[:5, :5].mean() > 250  # bright block at the top-left (origin=lower)
 

@@ -1,0 +1,298 @@
+"""The N-channel composite job: headers -> one grid -> one reprojection per file -> colour -> bytes.
+
+:func:`render_composite` runs in an executor worker in four named steps:
+
+1. :func:`plan` reads only headers, computes one optimal celestial grid for all files of all
+   channels and sizes the working grid to the output, to ``MAX_COMPOSITE_REPROJECT_PIXELS`` and to
+   a byte budget (:mod:`app.composite.planning`; 413 when even the smallest grid cannot fit);
+2. :func:`reproject_or_cache` reads each file downscaled to about the grid's pixel scale,
+   reprojects it once (:func:`app.processing.reprojection.reproject_fast`) and co-adds the files of
+   a channel with coverage weights, or takes the channel from the on-disk cache shared by all
+   workers (:mod:`app.composite.channel_cache`, keyed by file identities, read factors and grid, so
+   re-stretching the same inputs skips the reprojection and a full-size export never reuses a
+   preview-resolution grid);
+3. :func:`colour` stretches, colours, blends and letterboxes the channels;
+4. :func:`encode` writes PNG or JPEG with AVM metadata and the ``X-Composite-*`` headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.composite.channel_cache import DiskChannelCache
+from app.composite.planning import MIB, GridPlan, plan_grid
+from app.core.exceptions import InvalidRequestError
+from app.processing import avm, compositing, encoding
+from app.processing.enhancement import StretchSettings
+from app.processing.errors import InvalidFits, NoImageData
+from app.processing.fits_io import read_plane
+from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
+from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
+from app.worker.errors import job_entry
+
+logger = logging.getLogger("app.composite.jobs")
+
+#: Why an input file is left out of its channel, by the core error that says so.
+SKIP_REASONS: dict[type[Exception], str] = {NoImageData: "no_image", InvalidFits: "no_image", NoCelestialWcs: "no_wcs"}
+
+
+@dataclass(frozen=True)
+class ChannelJob:
+    """One channel as the job sees it: display name, local files and style."""
+
+    name: str
+    paths: tuple[str, ...]
+    style: compositing.ChannelStyle
+
+
+@dataclass(frozen=True)
+class CompositeJob:
+    """Everything :func:`render_composite` needs (picklable)."""
+
+    channels: tuple[ChannelJob, ...]
+    overall: StretchSettings | None
+    background_neutralization: bool
+    output_format: str
+    quality: int
+    width: int
+    height: int
+    max_reproject_pixels: int
+    max_input_pixels: int
+    memory_budget_bytes: int
+    cache_ttl_seconds: float
+    cache_max_entries: int
+    cache_max_bytes: int
+    cache_dir: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class CompositeOutput:
+    """Encoded image and the response headers that say what happened."""
+
+    content: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompositePlan:
+    """The usable sources of each channel and the working grid chosen for them."""
+
+    sources: list[list[ImageSource]]
+    grid_plan: GridPlan
+
+    @property
+    def grid(self) -> Grid:
+        """Return the working grid."""
+        return self.grid_plan.grid
+
+
+@dataclass
+class Coloured:
+    """The letterboxed image and what the colour step decided."""
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    """``(top, left, height, width)`` of the content inside the canvas."""
+    exposed: bool
+    auto_notes: list[str]
+
+
+# --------------------------------------------------------------------------- 1. plan
+
+
+def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
+    """Return the files of ``channel`` that have image data and a celestial WCS (the others are logged)."""
+    sources = []
+    for path in channel.paths:
+        try:
+            sources.append(load_source(path, channel.name))
+        except (NoImageData, InvalidFits, NoCelestialWcs) as error:
+            reason = SKIP_REASONS[type(error)]
+            logger.warning("composite_file_skipped", extra={"reason": reason, "channel": channel.name})
+    return sources
+
+
+def plan(job: CompositeJob) -> CompositePlan:
+    """Read the headers, find one grid for every channel and size it to the output and the budgets."""
+    sources = []
+    for channel in job.channels:
+        usable = _usable_sources(channel)
+        if not usable:
+            raise InvalidRequestError(f"No usable image data for channel {channel.name}")
+        sources.append(usable)
+    try:
+        grid0 = optimal_celestial_grid([(s.wcs, s.shape) for channel in sources for s in channel])
+    except ValueError as error:
+        logger.info("composite_grid_failed", extra={"error": type(error).__name__})
+        raise InvalidRequestError("Could not determine common WCS for the composite inputs") from error
+    grid_plan = plan_grid(
+        grid0,
+        sources,
+        width=job.width,
+        height=job.height,
+        max_reproject_pixels=job.max_reproject_pixels,
+        max_input_pixels=job.max_input_pixels,
+        memory_budget_bytes=job.memory_budget_bytes,
+    )
+    return CompositePlan(sources, grid_plan)
+
+
+# --------------------------------------------------------------------------- 2. reproject or cache
+
+
+def channel_cache(job: CompositeJob) -> DiskChannelCache | None:
+    """Return the on-disk channel cache shared by all worker processes, or ``None`` when the job has none."""
+    if job.cache_dir is None:
+        return None
+    return DiskChannelCache(
+        job.cache_dir,
+        ttl_seconds=job.cache_ttl_seconds,
+        max_entries=job.cache_max_entries,
+        max_bytes=job.cache_max_bytes,
+    )
+
+
+def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid: Grid) -> np.ndarray:
+    """Read each file downscaled, reproject it once onto ``grid`` and co-add with coverage weights."""
+    total: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    for source, factor in zip(sources, factors, strict=True):
+        plane = read_plane(source.path, hdu_index=source.info.hdu_index, max_side=max_side_for(source, factor))
+        wcs = downscale_wcs(source.wcs, plane.factor)
+        bbox = footprint_bbox(wcs, plane.data.shape, grid)
+        if bbox is None:
+            continue
+        y0, y1, x0, x1 = bbox
+        part = reproject_fast(plane.data, wcs, grid.cutout(y0, y1, x0, x1))
+        del plane
+        if total is None or weight is None:
+            total = np.zeros(grid.shape, dtype=np.float32)
+            weight = np.zeros(grid.shape, dtype=np.float32)
+        covered = np.isfinite(part)
+        total[y0:y1, x0:x1] += np.nan_to_num(part, copy=False, nan=0.0)
+        weight[y0:y1, x0:x1] += covered
+    if total is None or weight is None:
+        return np.full(grid.shape, np.nan, dtype=np.float32)
+    return compositing.co_add(total, weight)
+
+
+def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[list[np.ndarray], list[str]]:
+    """Return each channel on the working grid, and ``hit``/``miss`` per channel for the cache header."""
+    grid = composite.grid
+    cache = channel_cache(job)
+    states: list[str] = []
+    channels: list[np.ndarray] = []
+    for sources, factors in zip(composite.sources, composite.grid_plan.read_factors, strict=True):
+        key = (tuple(s.identity() for s in sources), factors, grid.key())
+        cached = cache.get(key, grid.shape) if cache is not None else None
+        if cached is None:
+            cached = reproject_channel(sources, factors, grid)
+            if cache is not None:
+                cache.put(key, cached)
+            states.append("miss")
+        else:
+            states.append("hit")
+        channels.append(cached)
+    return channels, states
+
+
+# --------------------------------------------------------------------------- 3. colour
+
+
+def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
+    """Stretch and colour every channel, blend the luminance, apply ``overall`` and letterbox."""
+    displays, styles, luminance = [], [], None
+    auto_notes = []
+    for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
+        display, auto = compositing.channel_display(
+            data, channel.style, background_neutralization=job.background_neutralization
+        )
+        if auto is not None:
+            auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
+        if channel.style.luminance:
+            luminance = (display, channel.style)
+        else:
+            displays.append(display)
+            styles.append(channel.style)
+    # Auto-exposure only when every channel keeps the default tones: explicit levels, gamma or
+    # curves are the user's choice and are respected as given.
+    exposed = all(compositing.has_default_tones(channel.style) for channel in job.channels)
+    covered: np.ndarray | None = None
+    if exposed:
+        covered = np.zeros(channels[0].shape, dtype=bool)
+        for data in channels:
+            covered |= np.isfinite(data)
+    rgb = compositing.mix_channels(displays, styles, luminance=luminance, covered=covered)
+    del displays, luminance, covered
+    if job.overall is not None:
+        rgb = compositing.apply_overall(rgb, job.overall)
+    image, box = compositing.letterbox(rgb, job.width, job.height)
+    return Coloured(image, box, exposed, auto_notes)
+
+
+# --------------------------------------------------------------------------- 4. encode
+
+
+def _avm_packet(grid: Grid, job: CompositeJob, box: tuple[int, int, int, int]) -> str | None:
+    """Return the AVM XMP of the letterboxed output: the grid WCS scaled to the content and shifted by the bars."""
+    top, left, h, w = box
+    try:
+        wcs = avm.display_wcs(grid.wcs, grid.shape, (h, w))
+        bottom = job.height - top - h
+        wcs.wcs.crpix = np.asarray(wcs.wcs.crpix) + np.array([left, bottom], dtype=float)
+        wcs.wcs.set()
+        return avm.avm_xmp(wcs, (job.height, job.width))
+    except (ValueError, ArithmeticError) as error:
+        logger.info("composite_avm_failed", extra={"error": type(error).__name__})
+        return None
+
+
+def encode(job: CompositeJob, composite: CompositePlan, coloured: Coloured, cache_states: list[str]) -> CompositeOutput:
+    """Encode the image with its AVM packet and say in headers what the job did."""
+    grid, grid_plan = composite.grid, composite.grid_plan
+    xmp = _avm_packet(grid, job, coloured.box)
+    content = encoding.encode_image(coloured.image, job.output_format, quality=job.quality, xmp=xmp)
+    media_type = encoding.MEDIA_TYPES[job.output_format]
+    _, _, h, w = coloured.box
+    headers = {
+        "X-Composite-Output-Shape": f"{job.width}x{job.height}",
+        "X-Composite-Content-Shape": f"{w}x{h}",
+        "X-Composite-Grid-Shape": f"{grid.nx}x{grid.ny}",
+        "X-Composite-Downscaled": "true" if grid_plan.factor > 1.0 else "false",
+        "X-Composite-Downscale-Factor": f"{grid_plan.factor:.3f}",
+        "X-Composite-Memory-Estimate-MB": str(grid_plan.estimate_bytes // MIB),
+        "X-Composite-Cache": ",".join(cache_states),
+        "X-Composite-Auto-Exposure": "on" if coloured.exposed else "off",
+        **dict(job.extra_headers),
+    }
+    if coloured.auto_notes:
+        headers["X-Composite-Auto-Stretch"] = "; ".join(coloured.auto_notes)
+    return CompositeOutput(content=content, media_type=media_type, headers=headers)
+
+
+# --------------------------------------------------------------------------- the job
+
+
+@job_entry
+def render_composite(job: CompositeJob) -> CompositeOutput:
+    """Run a whole composite job (in a worker process) and return the encoded image."""
+    started = time.perf_counter()
+    composite = plan(job)
+    channels, cache_states = reproject_or_cache(job, composite)
+    coloured = colour(job, channels)
+    del channels
+    output = encode(job, composite, coloured, cache_states)
+    logger.info(
+        "composite_done",
+        extra={
+            "grid": f"{composite.grid.nx}x{composite.grid.ny}",
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    return output

@@ -1,0 +1,115 @@
+"""Inputs of composites and mosaics, known from their headers: image HDU, celestial WCS, weights.
+
+:func:`load_source` reads only headers, so a job can size its grid and check its budget before
+any pixel is read; :func:`read_factor` says how much to block-average a source while reading it
+onto a coarser grid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from app.processing.errors import InvalidInput, NoImageData
+from app.processing.fits_io import ImageInfo, celestial_wcs, image_info, open_fits
+from app.processing.reprojection import Grid
+
+#: Extensions holding per-pixel weights, by preference: ``WHT`` is a weight, ``ERR`` a 1-sigma error.
+WEIGHT_EXTENSIONS = ("WHT", "ERR")
+
+
+class NoCelestialWcs(InvalidInput):
+    """The image HDU has no usable celestial WCS."""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One input file: its local path, display name, image HDU facts and celestial WCS."""
+
+    path: str
+    info: ImageInfo
+    wcs: WCS
+    name: str = ""
+    weights: tuple[int, str] | None = None
+    """``(index, "WHT" | "ERR")`` of an extension with per-pixel weights of the same shape, if any."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Return ``(ny, nx)`` of the image plane."""
+        return (self.info.ny, self.info.nx)
+
+    @property
+    def pixel_scale_deg(self) -> float:
+        """Return the smaller pixel scale of the WCS, in degrees."""
+        return float(np.min(np.abs(proj_plane_pixel_scales(self.wcs))))
+
+    def identity(self) -> tuple[str, int, int, int]:
+        """Return what changes when the file does: path, modification time, size and HDU."""
+        stat = os.stat(self.path)
+        return (self.path, stat.st_mtime_ns, stat.st_size, self.info.hdu_index)
+
+
+def load_source(path: Path | str, name: str, *, with_weights: bool = False) -> ImageSource:
+    """Read the headers of ``path``: its first image HDU and celestial WCS (and weight extension).
+
+    Raises
+    ------
+    NoImageData
+        No image HDU (the message names ``name``).
+    NoCelestialWcs
+        The image has no celestial WCS.
+    InvalidFits
+        The file is not readable FITS.
+    """
+    try:
+        info = image_info(path)
+    except NoImageData as error:
+        raise NoImageData(f"No image data found in FITS file: {name}") from error
+    wcs = celestial_wcs(info.header)
+    if wcs is None:
+        raise NoCelestialWcs(f"No celestial WCS found in FITS file: {name}")
+    weights = find_weight_hdu(path, info) if with_weights else None
+    return ImageSource(str(path), info, wcs, name, weights)
+
+
+def find_weight_hdu(path: Path | str, info: ImageInfo) -> tuple[int, str] | None:
+    """Return ``(index, name)`` of a ``WHT`` (preferred) or ``ERR`` extension of the science shape (headers only)."""
+    found: dict[str, int] = {}
+    try:
+        with open_fits(path) as hdul:
+            for index, hdu in enumerate(hdul):
+                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+                if name not in WEIGHT_EXTENSIONS or index == info.hdu_index:
+                    continue
+                dims = [int(hdu.header.get(f"NAXIS{i}", 0)) for i in range(1, int(hdu.header.get("NAXIS", 0)) + 1)]
+                if tuple(reversed(dims)) == info.shape:
+                    found.setdefault(name, index)
+    except Exception:  # weights are optional; an unreadable extension list means none
+        return None
+    for name in WEIGHT_EXTENSIONS:
+        if name in found:
+            return (found[name], name)
+    return None
+
+
+def read_factor(source: ImageSource, grid: Grid, *, max_input_pixels: int | None = None) -> int:
+    """Return the block-average factor for reading ``source`` onto ``grid`` (never finer than needed).
+
+    With ``max_input_pixels``, the factor also keeps the read plane within that many pixels.
+    """
+    factor = max(1, math.floor(grid.pixel_scale_deg / source.pixel_scale_deg * 1.0001))
+    plane = source.info.ny * source.info.nx
+    if max_input_pixels is not None and plane > max_input_pixels:
+        factor = max(factor, math.ceil(math.sqrt(plane / max_input_pixels)))
+    return factor
+
+
+def max_side_for(source: ImageSource, factor: int) -> int | None:
+    """Return the ``max_side`` of a read that block-averages ``source`` by ``factor`` (``None`` = full size)."""
+    return math.ceil(max(source.shape) / factor) if factor > 1 else None

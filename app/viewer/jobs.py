@@ -1,0 +1,217 @@
+"""Viewer job entry points: picklable, run by the executor, the only place a file becomes arrays.
+
+Each takes a local file path and plain parameters and returns bytes or plain dicts. Pixels are
+read through :func:`app.processing.fits_io.read_plane` with an integer block-average factor chosen
+so the result is still at least the target size; one exact resize then gives the final size. A
+10k x 10k file rendered at 1000 px therefore never exists as a full-size array in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.processing import avm, colormaps, encoding, enhancement, filters, fits_io, headers, statistics
+from app.processing.enhancement import StretchSettings
+from app.processing.errors import NoImageData
+from app.processing.geometry import block_factor, fit_size, resize
+from app.viewer.schemas import PreviewQuery, ViewerDisplay
+from app.worker.errors import job_entry
+
+logger = logging.getLogger("app.viewer.jobs")
+
+THUMBNAIL_SIZE = 256
+HISTOGRAM_MAX_SIDE = 4096
+#: Percentiles reported by the histogram; keys are ``p{int(p)}`` so 0.5 -> p0 and 99.5 overwrites p99 (quirk 14).
+HISTOGRAM_PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
+
+ShapeFor = Callable[[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A plane read and resized to its output shape."""
+
+    data: np.ndarray
+    info: fits_io.ImageInfo
+    slice_index: int
+    out_shape: tuple[int, int]
+
+
+def _read_fitted(path: Path, shape_for: ShapeFor, *, slice_index: int, max_elements: int | None) -> Fitted:
+    """Read a plane reduced to just above ``shape_for(ny, nx)`` and resize it exactly (finite float32)."""
+    info = fits_io.image_info(path)
+    if max_elements is not None:
+        fits_io.check_elements(info, max_elements)
+    out_shape = shape_for(info.ny, info.nx)
+    plane = fits_io.read_plane(
+        path, info=info, slice_index=slice_index, factor=block_factor(info.ny, info.nx, out_shape)
+    )
+    data = _require_finite(plane.data)
+    return Fitted(resize(data, out_shape), info, plane.slice_index, out_shape)
+
+
+def _require_finite(data: np.ndarray) -> np.ndarray:
+    """Replace NaN/Inf by 0 in place; :class:`NoImageData` (400) when no pixel is finite."""
+    if not np.isfinite(data).any():
+        raise NoImageData("No finite pixel values in the image data")
+    return fits_io.finite_or_zero(data)
+
+
+def _smooth(data: np.ndarray, display: ViewerDisplay) -> np.ndarray:
+    if not display.smooth_method:
+        return data
+    try:
+        return filters.smooth(data, display.smooth_method, sigma=display.smooth_sigma, size=display.smooth_size)
+    except (ValueError, RuntimeError, MemoryError) as error:  # the contract: smoothing failures are ignored
+        logger.warning("smoothing_failed", extra={"method": display.smooth_method, "error": type(error).__name__})
+        return data
+
+
+def _stretch(data: np.ndarray, stretch: StretchSettings) -> np.ndarray:
+    """Stretch, levels and gamma into ``[0, 1]``; a failing stretch falls back to zscale (the contract)."""
+    try:
+        x = enhancement.stretch(data, stretch.stretch, asinh_a=stretch.asinh_a, gamma=stretch.gamma)
+    except (ValueError, FloatingPointError) as error:
+        logger.warning("stretch_failed", extra={"stretch": stretch.stretch, "error": type(error).__name__})
+        x = enhancement.stretch(data, "zscale")
+    return enhancement.apply_levels(
+        x,
+        black_point=stretch.black_point,
+        white_point=stretch.white_point,
+        gamma=1.0 if stretch.stretch == "power" else stretch.gamma,
+    )
+
+
+def _avm_packet(fitted: Fitted, metadata: dict[str, str] | None) -> str | None:
+    wcs = fits_io.celestial_wcs(fitted.info.header)
+    if wcs is None:
+        return None
+    shown = avm.display_wcs(wcs, (fitted.info.ny, fitted.info.nx), fitted.out_shape)
+    return avm.avm_xmp(shown, fitted.out_shape, metadata=metadata)
+
+
+def _cube_position(info: fits_io.ImageInfo, used: int) -> tuple[int, int]:
+    """``(n_slices, current)`` as the contract reports them: ``(1, 0)`` for a plain image."""
+    return (info.n_slices, used) if info.is_cube else (1, 0)
+
+
+@job_entry
+def render_preview(
+    path: Path,
+    query: PreviewQuery,
+    stretch: StretchSettings,
+    max_elements: int,
+    avm_metadata: dict[str, str] | None = None,
+) -> tuple[bytes, int, int]:
+    """Render ``GET /preview``: returns ``(image bytes, n_slices, slice used)``."""
+    fitted = _read_fitted(
+        path,
+        lambda ny, nx: fit_size((ny, nx), query.width, query.height),
+        slice_index=query.slice_index,
+        max_elements=max_elements,
+    )
+    x01 = _stretch(_smooth(fitted.data, query), stretch)
+    rgb = colormaps.apply_colormap(x01, query.cmap)[::-1]  # origin=lower
+    xmp = _avm_packet(fitted, avm_metadata) if query.embed_avm else None
+    content = encoding.encode_image(rgb, query.image_format, quality=query.quality, xmp=xmp)
+    return (content, *_cube_position(fitted.info, fitted.slice_index))
+
+
+@job_entry
+def render_thumbnail(path: Path) -> bytes:
+    """Render ``POST /thumbnail``: a PNG that fits 256 x 256, zscale (linear if that fails), gray."""
+    fitted = _read_fitted(
+        path, lambda ny, nx: fit_size((ny, nx), THUMBNAIL_SIZE, THUMBNAIL_SIZE), slice_index=-1, max_elements=None
+    )
+    try:
+        x01 = enhancement.stretch(fitted.data, "zscale")
+    except (ValueError, FloatingPointError):
+        x01 = enhancement.stretch(fitted.data, "linear")
+    gray = colormaps.apply_gray(x01)[::-1]
+    return encoding.encode_png(gray)
+
+
+def _histogram_keys(values: dict[float, float | None]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in HISTOGRAM_PERCENTILES:  # ascending, so 99.5 overwrites 99 under "p99" (quirk 14)
+        value = values.get(p)
+        out[f"p{int(p)}"] = float(value) if value is not None else 0.0
+    return out
+
+
+@job_entry
+def compute_histogram(
+    path: Path, display: ViewerDisplay, stretch: StretchSettings, bins: int, max_elements: int
+) -> dict[str, Any]:
+    """Compute ``GET /histogram``: raw and stretched histograms, percentiles and stats (JSON-ready)."""
+    info = fits_io.image_info(path)
+    fits_io.check_elements(info, max_elements)
+    plane = fits_io.read_plane(
+        path, info=info, slice_index=display.slice_index, max_side=HISTOGRAM_MAX_SIDE, method="stride"
+    )
+    data = _smooth(_require_finite(plane.data), display)
+    lo, hi = float(data.min()), float(data.max())
+    raw = enhancement.normalize(data, lo, hi if hi > lo else lo + 1.0)
+    raw_hist = statistics.histogram(raw, bins=bins)
+    del raw
+    x01 = _stretch(data, stretch)
+    np.clip(x01, 0.0, 1.0, out=x01)
+    basic = statistics.basic_stats(x01)
+    n_slices, current = _cube_position(info, plane.slice_index)
+    return {
+        "histogram": statistics.histogram(x01, bins=bins),
+        "raw_histogram": raw_hist,
+        "percentiles": _histogram_keys(statistics.percentiles(x01, HISTOGRAM_PERCENTILES)),
+        "stats": {k: float(basic[k] or 0.0) for k in ("min", "max", "mean", "std")},
+        "cube_info": {"n_slices": n_slices, "current_slice": current},
+    }
+
+
+@job_entry
+def pixel_data(path: Path, max_size: int, slice_index: int, max_elements: int) -> dict[str, Any]:
+    """Read ``GET /pixeldata``: the plane at most ``max_size`` on its longer side, float32 LE base64."""
+    scale = 1.0
+
+    def shape_for(ny: int, nx: int) -> tuple[int, int]:
+        nonlocal scale
+        longer = max(ny, nx)
+        if longer <= max_size:
+            return ny, nx
+        scale = longer / max_size
+        return max(1, round(ny / scale)), max(1, round(nx / scale))
+
+    fitted = _read_fitted(path, shape_for, slice_index=slice_index, max_elements=max_elements)
+    pixels = np.ascontiguousarray(fitted.data, dtype="<f4")
+    bunit = fitted.info.header.get("BUNIT")
+    return {
+        "original_shape": [fitted.info.ny, fitted.info.nx],
+        "preview_shape": [int(fitted.out_shape[0]), int(fitted.out_shape[1])],
+        "scale_factor": float(scale),
+        "wcs": headers.pixel_wcs(fitted.info.header),
+        "units": str(bunit).strip() if bunit is not None else "",
+        "pixels": base64.b64encode(pixels.tobytes()).decode("ascii"),
+    }
+
+
+@job_entry
+def cube_info(path: Path) -> dict[str, Any]:
+    """Describe ``GET /cubeinfo`` from the headers only."""
+    try:
+        info = fits_io.image_info(path, min_ndim=3)
+    except NoImageData:
+        return {"is_cube": False, "n_slices": 1, "axis3": None, "slice_unit": "", "slice_label": "Frame"}
+    header = info.header
+    return {
+        "is_cube": True,
+        "n_slices": int(info.n_slices),
+        "axis3": headers.cube_axis(header),
+        "slice_unit": headers.slice_unit(str(header.get("CUNIT3", "") or "")),
+        "slice_label": headers.slice_label(str(header.get("CTYPE3", "") or "")),
+    }

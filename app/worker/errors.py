@@ -1,0 +1,55 @@
+"""Job entry points raise domain errors only: the numeric core's errors are translated here.
+
+A job runs in a worker process and its exception travels back pickled. The core
+(:mod:`app.processing`) raises its own ``ValueError`` subclasses, which know nothing of HTTP;
+:func:`job_entry` wraps a feature's entry point so that any of them leaves the worker as the
+matching :mod:`app.core.exceptions` class, with the same client-facing message.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from app.core.exceptions import (
+    DomainError,
+    FitsTooLargeError,
+    InvalidFitsError,
+    InvalidRequestError,
+    NoImageDataError,
+)
+from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Core error -> domain error (and so -> HTTP status, through :mod:`app.core.errors`).
+TRANSLATION: dict[type[ProcessingError], type[DomainError]] = {
+    InvalidFits: InvalidFitsError,
+    NoImageData: NoImageDataError,
+    BudgetExceeded: FitsTooLargeError,
+    InvalidInput: InvalidRequestError,
+}
+
+
+def domain_error(error: ProcessingError) -> DomainError:
+    """Return the domain error that stands for ``error``, with the same message."""
+    for kind in type(error).__mro__:
+        target = TRANSLATION.get(kind)
+        if target is not None:
+            return target(error.message)
+    return InvalidRequestError(error.message)
+
+
+def job_entry(fn: Callable[P, T]) -> Callable[P, T]:
+    """Mark ``fn`` as a job entry point: core errors raised inside leave it as domain errors."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except ProcessingError as error:
+            raise domain_error(error) from error
+
+    return run
