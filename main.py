@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
 from app.analysis.routes import router as analysis_router
 from app.composite.routes import router as composite_router
 from app.core.app_factory import build_app
-from app.core.executor import JobExecutor
+from app.core.dask_backend import DaskBackend
+from app.core.executor import JobBackend, JobExecutor
 from app.core.settings import Settings, get_settings
 from app.discovery.routes import router as discovery_router
 from app.mosaic.routes import router as mosaic_router
@@ -21,6 +23,7 @@ from app.semantic.routes import router as semantic_router
 from app.semantic.service import SemanticService
 from app.storage.factory import create_storage
 from app.viewer.routes import router as viewer_router
+from app.worker.context import run_in_context
 
 ENGINE_TAGS = [
     {"name": "viewer", "description": "Thumbnails, previews, histograms, pixel data and cube info."},
@@ -32,6 +35,31 @@ ENGINE_TAGS = [
 ]
 
 
+def build_executor(settings: Settings) -> JobExecutor:
+    """Return the job executor: the local pool, or the Dask cluster when ``DASK_SCHEDULER_ADDRESS`` is set.
+
+    Every job runs with the engine's storage (:func:`app.worker.context.run_in_context`), so it can
+    open storage keys wherever it runs.
+    """
+    backend: JobBackend | None = None
+    if settings.dask_scheduler_address:
+        backend = DaskBackend(
+            settings.dask_scheduler_address,
+            connect_timeout=settings.dask_connect_timeout,
+            retry_after=settings.engine_retry_after_seconds,
+        )
+    return JobExecutor(
+        workers=settings.engine_workers,
+        queue_size=settings.engine_queue_size,
+        kind=settings.engine_executor,
+        retry_after=settings.engine_retry_after_seconds,
+        worker_nice=settings.engine_worker_nice,
+        deadline_seconds=settings.engine_job_deadline_seconds,
+        backend=backend,
+        context=partial(run_in_context, settings),
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the processing engine app."""
     settings = settings or get_settings()
@@ -39,13 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
-        executor = JobExecutor(
-            workers=settings.engine_workers,
-            queue_size=settings.engine_queue_size,
-            kind=settings.engine_executor,
-            retry_after=settings.engine_retry_after_seconds,
-            worker_nice=settings.engine_worker_nice,
-        )
+        executor = build_executor(settings)
         executor.start()
         app.state.executor = executor
         app.state.semantic = SemanticService(
@@ -55,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.semantic.shutdown()
+            if isinstance(executor.backend, DaskBackend):
+                await executor.backend.aclose()
             executor.shutdown()
 
     return build_app(

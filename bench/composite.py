@@ -57,9 +57,12 @@ def run_ours(paths: list[str], out: int, png: str) -> dict[str, float]:
     import scipy.ndimage  # noqa: F401
 
     from app.composite.jobs import ChannelJob, CompositeJob, render_composite
+    from tests.support.jobs import run_job
 
+    root = Path(paths[0]).parent
+    keys = [Path(p).name for p in paths]
     job = CompositeJob(
-        channels=tuple(ChannelJob(f"ch{i}", (p,), s) for i, (p, s) in enumerate(zip(paths, _styles(), strict=True))),
+        channels=tuple(ChannelJob(f"ch{i}", (k,), s) for i, (k, s) in enumerate(zip(keys, _styles(), strict=True))),
         overall=None,
         background_neutralization=True,
         output_format="png",
@@ -73,8 +76,9 @@ def run_ours(paths: list[str], out: int, png: str) -> dict[str, float]:
         cache_max_entries=0,
         cache_max_bytes=0,
     )
+    run_job(root, lambda: None)  # the worker's storage exists before the measurement, as in the engine
     start = time.perf_counter()
-    result = render_composite(job)
+    result = run_job(root, render_composite, job)
     seconds = time.perf_counter() - start
     Path(png).write_bytes(result.content)
     return {"seconds": seconds, "grid": result.headers["X-Composite-Grid-Shape"]}  # type: ignore[dict-item]

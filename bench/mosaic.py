@@ -40,14 +40,16 @@ def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     from scipy import ndimage  # noqa: F401  (import cost outside the measurement)
 
     from app.mosaic.jobs import MosaicJob, combine, load_sources, plan_grid
+    from app.processing.enhancement import StretchSettings
     from app.processing.reprojection import optimal_celestial_grid  # noqa: F401
+    from tests.support.jobs import run_job
 
+    root = Path(paths[0]).parent
+    keys = tuple(Path(p).name for p in paths)
     before = status_mb("VmRSS")
     start = time.perf_counter()
-    job = MosaicJob(
-        tuple(paths), tuple(Path(p).name for p in paths), "fits", 95, None, None, "mean", "gray", None, 10**9
-    )  # type: ignore[arg-type]
-    sources = load_sources(job.paths, job.names)
+    job = MosaicJob(keys, "fits", 95, None, None, "mean", "gray", StretchSettings(), 10**9)
+    sources = run_job(root, load_sources, job.keys)
     grid, _ = plan_grid(sources, job)
     data = combine(sources, grid, "mean")
     seconds = time.perf_counter() - start
@@ -86,9 +88,11 @@ def run_compare(paths: list[str], base_file: str) -> dict[str, object]:
 
     from app.mosaic.jobs import combine, load_sources
     from app.processing.reprojection import Grid
+    from tests.support.jobs import run_job
 
     base = np.load(base_file)
-    ours = combine(load_sources(tuple(paths), tuple(paths)), Grid(read_grid_wcs(base_file), base.shape), "mean")
+    sources = run_job(Path(paths[0]).parent, load_sources, tuple(Path(p).name for p in paths))
+    ours = combine(sources, Grid(read_grid_wcs(base_file), base.shape), "mean")
     both = np.isfinite(ours) & np.isfinite(base)
     rms = float(np.sqrt(np.mean(base[both].astype(np.float64) ** 2)))
     diff = np.abs(ours[both] - base[both])

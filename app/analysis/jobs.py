@@ -1,6 +1,7 @@
 """Analysis job entry points: picklable, run by the executor, the only place a file becomes arrays.
 
-Each takes a local path and plain parameters, reads what it needs through
+Each takes a storage key and plain parameters, opens the key where it runs
+(:func:`app.worker.context.local_path`), reads what it needs through
 :mod:`app.processing.fits_io` (headers first, so budgets hold before any pixel is read), and hands
 arrays or open HDUs to the numeric core (:mod:`app.processing.regions`, ``detection``,
 ``tables``). Core errors leave as domain errors (:func:`app.worker.errors.job_entry`).
@@ -16,6 +17,7 @@ import numpy as np
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.processing import detection, regions, tables
 from app.processing.fits_io import image_info, open_fits, read_plane, read_window
+from app.worker.context import local_path
 from app.worker.deadline import Deadline
 from app.worker.errors import job_entry
 
@@ -27,7 +29,7 @@ DETECTION_DEADLINE_SECONDS = 120.0
 
 @job_entry
 def region_statistics(
-    path: Path | str, region: regions.Region, *, hdu_index: int = -1, max_elements: int
+    key: str, region: regions.Region, *, hdu_index: int = -1, max_elements: int
 ) -> dict[str, float | int]:
     """Statistics of ``region`` on the image of ``path`` (E11).
 
@@ -37,8 +39,8 @@ def region_statistics(
 
     Parameters
     ----------
-    path
-        Local FITS file.
+    key
+        Storage key of the FITS file.
     region
         The pixel region.
     hdu_index
@@ -46,6 +48,7 @@ def region_statistics(
     max_elements
         Budget for the pixels of the bounding box (413 above it).
     """
+    path = local_path(key)
     info = image_info(path, hdu_index=hdu_index if hdu_index >= 0 else None)
     box = regions.bounding_box(region, (info.ny, info.nx))
     if box.is_empty:
@@ -64,7 +67,7 @@ def region_statistics(
 
 @job_entry
 def detect_sources(
-    path: Path | str,
+    key: str,
     *,
     hdu_index: int = -1,
     method: str = "auto",
@@ -75,12 +78,13 @@ def detect_sources(
     max_pixels: int = MAX_DETECTION_PIXELS,
     deadline_seconds: float = DETECTION_DEADLINE_SECONDS,
 ) -> detection.DetectionResult:
-    """Read the image of ``path`` (middle slice of a cube) and detect sources (E12).
+    """Read the image of ``key`` (middle slice of a cube) and detect sources (E12).
 
     The image size is checked from the headers first (413 above ``max_pixels``); the deadline is
     checked after the read and between the detection stages (504 past it).
     """
     deadline = Deadline(deadline_seconds, what="Source detection")
+    path = local_path(key)
     info = image_info(path, hdu_index=hdu_index if hdu_index >= 0 else None)
     if info.ny * info.nx > max_pixels:
         raise FitsTooLargeError(
@@ -100,16 +104,16 @@ def detect_sources(
 
 
 @job_entry
-def table_info(path: Path | str) -> dict[str, Any]:
-    """``{file_name, table_hdus}``: every table HDU of ``path`` and its columns (E13)."""
-    with open_fits(path) as hdul:
+def table_info(key: str) -> dict[str, Any]:
+    """``{file_name, table_hdus}``: every table HDU of ``key`` and its columns (E13)."""
+    with open_fits(local_path(key)) as hdul:
         hdus = tables.describe_tables(hdul)
-    return {"file_name": Path(path).name, "table_hdus": hdus}
+    return {"file_name": Path(key).name, "table_hdus": hdus}
 
 
 @job_entry
 def table_page(
-    path: Path | str,
+    key: str,
     *,
     hdu_index: int = 0,
     page: int = 0,
@@ -119,7 +123,7 @@ def table_page(
     search: str | None = None,
 ) -> dict[str, Any]:
     """One page of a table HDU after optional search and sort (E14); see :func:`tables.table_page`."""
-    with open_fits(path) as hdul:
+    with open_fits(local_path(key)) as hdul:
         return tables.table_page(
             hdul,
             hdu_index=hdu_index,
@@ -132,7 +136,7 @@ def table_page(
 
 
 @job_entry
-def spectral_data(path: Path | str, *, hdu_index: int = 1) -> dict[str, Any]:
+def spectral_data(key: str, *, hdu_index: int = 1) -> dict[str, Any]:
     """The wavelength column and the 1-D spectral columns of a table HDU (E15)."""
-    with open_fits(path) as hdul:
+    with open_fits(local_path(key)) as hdul:
         return tables.spectrum(hdul, hdu_index=hdu_index)

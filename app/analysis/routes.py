@@ -14,7 +14,7 @@ from app.analysis.schemas import (
     TableDataResponse,
     TableInfoResponse,
 )
-from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.api.deps import ExecutorDep, SettingsDep
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -30,9 +30,9 @@ router = APIRouter(prefix="/analysis", tags=["analysis"])
     "exceeds `MAX_FITS_ARRAY_ELEMENTS`.",
 )
 async def region_statistics(
-    request: RegionStatisticsRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
+    request: RegionStatisticsRequest, executor: ExecutorDep, settings: SettingsDep
 ) -> RegionStatisticsResponse:
-    return await service.region_statistics(request, storage=storage, executor=executor, settings=settings)
+    return await service.region_statistics(request, executor=executor, settings=settings)
 
 
 @router.post(
@@ -46,10 +46,8 @@ async def region_statistics(
     "moment-based FWHM. 400 for an unknown method, HDU index out of range, no image or an all-NaN image; "
     "413 above 50 000 000 pixels; 504 when the job passes its deadline.",
 )
-async def detect_sources(
-    request: DetectSourcesRequest, storage: StorageDep, executor: ExecutorDep
-) -> DetectSourcesResponse:
-    return await service.detect_sources(request, storage=storage, executor=executor)
+async def detect_sources(request: DetectSourcesRequest, executor: ExecutorDep) -> DetectSourcesResponse:
+    return await service.detect_sources(request, executor=executor)
 
 
 @router.get(
@@ -60,9 +58,9 @@ async def detect_sources(
     "`format` the TDISP value).",
 )
 async def table_info(
-    storage: StorageDep, executor: ExecutorDep, file_path: str = Query(description="Storage key of the FITS file.")
+    executor: ExecutorDep, file_path: str = Query(description="Storage key of the FITS file.")
 ) -> TableInfoResponse:
-    return await service.table_info(file_path, storage=storage, executor=executor)
+    return await service.table_info(file_path, executor=executor)
 
 
 @router.get(
@@ -76,7 +74,6 @@ async def table_info(
     "HDU out of range or not a table, or an unknown sort column.",
 )
 async def table_data(
-    storage: StorageDep,
     executor: ExecutorDep,
     file_path: str = Query(description="Storage key of the FITS file."),
     hdu_index: int = Query(0, description="The table HDU."),
@@ -94,7 +91,6 @@ async def table_data(
         sort_column=sort_column,
         sort_direction=sort_direction,
         search=search,
-        storage=storage,
         executor=executor,
     )
 
@@ -109,9 +105,8 @@ async def table_data(
     "range or not a table, no wavelength column, or more than 500 000 points.",
 )
 async def spectral_data(
-    storage: StorageDep,
     executor: ExecutorDep,
     file_path: str = Query(description="Storage key of the FITS file."),
     hdu_index: int = Query(1, description="The table HDU (default 1)."),
 ) -> SpectralDataResponse:
-    return await service.spectral_data(file_path, hdu_index=hdu_index, storage=storage, executor=executor)
+    return await service.spectral_data(file_path, hdu_index=hdu_index, executor=executor)

@@ -1,4 +1,4 @@
-"""Analysis services: validate per the contract, resolve the storage key, run the job on the executor.
+"""Analysis services: validate per the contract, then run the job on the executor with the storage key.
 
 Validation order follows the contract: request-level checks (region object present, method in
 the set, page ranges) answer 400 before any file is resolved; then the key is resolved (403,
@@ -23,7 +23,6 @@ from app.core.exceptions import InvalidRequestError
 from app.core.executor import JobExecutor
 from app.core.settings import Settings
 from app.processing import detection, regions
-from app.storage.provider import StorageProvider
 
 logger = logging.getLogger("app.analysis")
 
@@ -50,29 +49,29 @@ def build_region(request: RegionStatisticsRequest) -> regions.Region:
 
 
 async def region_statistics(
-    request: RegionStatisticsRequest, *, storage: StorageProvider, executor: JobExecutor, settings: Settings
+    request: RegionStatisticsRequest, *, executor: JobExecutor, settings: Settings
 ) -> RegionStatisticsResponse:
     """E11: statistics of the finite pixels inside a region."""
     region = build_region(request)
-    path = await storage.resolve(request.file_path)
     hdu_index = -1 if request.hdu_index is None else request.hdu_index
     stats = await executor.run(
-        jobs.region_statistics, path, region, hdu_index=hdu_index, max_elements=settings.max_fits_array_elements
+        jobs.region_statistics,
+        request.file_path,
+        region,
+        hdu_index=hdu_index,
+        max_elements=settings.max_fits_array_elements,
     )
     return RegionStatisticsResponse.model_validate(stats)
 
 
-async def detect_sources(
-    request: DetectSourcesRequest, *, storage: StorageProvider, executor: JobExecutor
-) -> DetectSourcesResponse:
+async def detect_sources(request: DetectSourcesRequest, *, executor: JobExecutor) -> DetectSourcesResponse:
     """E12: detect sources on the image (middle slice of a cube)."""
     method = "auto" if request.method is None else request.method
     if method not in detection.METHODS:
         raise InvalidRequestError(f"Invalid method '{method}'. Must be one of: {', '.join(detection.METHODS)}")
-    path = await storage.resolve(request.file_path)
     result = await executor.run(
         jobs.detect_sources,
-        path,
+        request.file_path,
         hdu_index=-1 if request.hdu_index is None else request.hdu_index,
         method=method,
         threshold_sigma=5.0 if request.threshold_sigma is None else request.threshold_sigma,
@@ -94,10 +93,9 @@ async def detect_sources(
     )
 
 
-async def table_info(file_path: str, *, storage: StorageProvider, executor: JobExecutor) -> TableInfoResponse:
+async def table_info(file_path: str, *, executor: JobExecutor) -> TableInfoResponse:
     """E13: every table HDU of the file and its columns."""
-    path = await storage.resolve(file_path)
-    return TableInfoResponse.model_validate(await executor.run(jobs.table_info, path))
+    return TableInfoResponse.model_validate(await executor.run(jobs.table_info, file_path))
 
 
 async def table_data(
@@ -109,7 +107,6 @@ async def table_data(
     sort_column: str | None,
     sort_direction: str | None,
     search: str | None,
-    storage: StorageProvider,
     executor: JobExecutor,
 ) -> TableDataResponse:
     """E14: one page of a table HDU after optional search and sort."""
@@ -119,10 +116,9 @@ async def table_data(
         raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     if hdu_index < 0:
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
-    path = await storage.resolve(file_path)
     result = await executor.run(
         jobs.table_page,
-        path,
+        file_path,
         hdu_index=hdu_index,
         page=page,
         page_size=page_size,
@@ -133,13 +129,10 @@ async def table_data(
     return TableDataResponse.model_validate(result)
 
 
-async def spectral_data(
-    file_path: str, *, hdu_index: int, storage: StorageProvider, executor: JobExecutor
-) -> SpectralDataResponse:
+async def spectral_data(file_path: str, *, hdu_index: int, executor: JobExecutor) -> SpectralDataResponse:
     """E15: the wavelength column and the 1-D spectral columns of a table HDU."""
     if not file_path or not file_path.strip():
         raise InvalidRequestError("file_path is required")
     if hdu_index < 0:
         raise InvalidRequestError(f"HDU index {hdu_index} out of range")
-    path = await storage.resolve(file_path)
-    return SpectralDataResponse.model_validate(await executor.run(jobs.spectral_data, path, hdu_index=hdu_index))
+    return SpectralDataResponse.model_validate(await executor.run(jobs.spectral_data, file_path, hdu_index=hdu_index))

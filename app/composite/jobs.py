@@ -32,6 +32,7 @@ from app.processing.errors import InvalidFits, NoImageData
 from app.processing.fits_io import read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
+from app.worker.context import local_path
 from app.worker.errors import job_entry
 
 logger = logging.getLogger("app.composite.jobs")
@@ -42,10 +43,10 @@ SKIP_REASONS: dict[type[Exception], str] = {NoImageData: "no_image", InvalidFits
 
 @dataclass(frozen=True)
 class ChannelJob:
-    """One channel as the job sees it: display name, local files and style."""
+    """One channel as the job sees it: display name, storage keys of its files and style."""
 
     name: str
-    paths: tuple[str, ...]
+    keys: tuple[str, ...]
     style: compositing.ChannelStyle
 
 
@@ -109,7 +110,8 @@ class Coloured:
 def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
     """Return the files of ``channel`` that have image data and a celestial WCS (the others are logged)."""
     sources = []
-    for path in channel.paths:
+    for key in channel.keys:
+        path = local_path(key)  # a bad key is the client's error: 403, 404 or 400
         try:
             sources.append(load_source(path, channel.name))
         except (NoImageData, InvalidFits, NoCelestialWcs) as error:

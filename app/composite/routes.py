@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.api.deps import ExecutorDep, SettingsDep
 from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import generate_composite
 
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/composite", tags=["composite"])
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
 )
 async def generate_nchannel(
-    request: NChannelCompositeRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
+    request: NChannelCompositeRequest, executor: ExecutorDep, settings: SettingsDep
 ) -> Response:
-    result = await generate_composite(request, storage=storage, executor=executor, settings=settings)
+    result = await generate_composite(request, executor=executor, settings=settings)
     return Response(content=result.content, media_type=result.media_type, headers=result.headers)

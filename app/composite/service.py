@@ -1,4 +1,4 @@
-"""Composite service: validate the request cheaply, resolve the files, run the compositor job.
+"""Composite service: validate the request cheaply, then run the composite job with the storage keys.
 
 Every check that needs no pixels happens here, before anything heavy: at most one luminance
 channel, at least one colour channel, exactly one of hue/rgb/luminance per channel, black point
@@ -15,7 +15,6 @@ from app.core.settings import MIB, Settings
 from app.processing.compositing import AUTO_STRETCH, ChannelStyle
 from app.processing.enhancement import STRETCH_NAMES
 from app.schemas import FALLBACK_STRETCH, core_stretch, resolve_stretch
-from app.storage.provider import StorageProvider
 
 #: Stretch names accepted for channels: the shared stretches plus the automatic one.
 CHANNEL_STRETCHES = (*STRETCH_NAMES, AUTO_STRETCH)
@@ -63,11 +62,11 @@ def validate_request(request: NChannelCompositeRequest) -> None:
         raise UnprocessableError("overall: black_point must be less than white_point")
 
 
-def build_job(request: NChannelCompositeRequest, paths: list[list[str]], settings: Settings) -> CompositeJob:
-    """Turn a validated request and resolved local paths into a picklable job."""
+def build_job(request: NChannelCompositeRequest, settings: Settings) -> CompositeJob:
+    """Turn a validated request into a picklable job (it carries the storage keys)."""
     channels = []
     fallbacks = []
-    for index, (channel, channel_paths) in enumerate(zip(request.channels, paths, strict=True)):
+    for index, channel in enumerate(request.channels):
         name = channel_name(index, channel)
         stretch, fell_back = resolve_stretch(channel.stretch, on_unknown="fallback", allowed=CHANNEL_STRETCHES)
         if fell_back:
@@ -81,7 +80,7 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
             rgb=tuple(color.rgb) if color.rgb is not None else None,  # type: ignore[arg-type]
             luminance=color.luminance,
         )
-        channels.append(ChannelJob(name=name, paths=tuple(channel_paths), style=style))
+        channels.append(ChannelJob(name=name, keys=tuple(channel.file_paths), style=style))
     overall = None
     if request.overall is not None:
         overall = core_stretch(request.overall, request.overall.stretch)
@@ -106,14 +105,8 @@ def build_job(request: NChannelCompositeRequest, paths: list[list[str]], setting
 
 
 async def generate_composite(
-    request: NChannelCompositeRequest,
-    *,
-    storage: StorageProvider,
-    executor: JobExecutor,
-    settings: Settings,
+    request: NChannelCompositeRequest, *, executor: JobExecutor, settings: Settings
 ) -> CompositeOutput:
-    """Validate, resolve every key (path errors per contract 2.5), then run the job on the executor."""
+    """Validate without reading a file, then run the job (which opens the keys) on the executor."""
     validate_request(request)
-    paths = [[str(await storage.resolve(key)) for key in channel.file_paths] for channel in request.channels]
-    job = build_job(request, paths, settings)
-    return await executor.run(render_composite, job)
+    return await executor.run(render_composite, build_job(request, settings))

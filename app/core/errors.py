@@ -36,6 +36,7 @@ STATUS_BY_EXCEPTION: dict[type[exc.DomainError], int] = {
     exc.NoImageDataError: 400,
     exc.BusyError: 429,
     exc.WorkerCrashedError: 503,
+    exc.ClusterUnavailableError: 503,
     exc.JobTimeoutError: 504,
     exc.UpstreamTimeoutError: 504,
     exc.UpstreamError: 502,

@@ -90,6 +90,15 @@ class WorkerCrashedError(DomainError):
         super().__init__(detail, headers={"Retry-After": str(int(retry_after))})
 
 
+class ClusterUnavailableError(DomainError):
+    """The Dask scheduler cannot be reached, or the connection to it was lost (503, with Retry-After)."""
+
+    default_detail = "The processing cluster is unavailable; retry later"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(int(retry_after))})
+
+
 class JobTimeoutError(DomainError):
     """A job ran past its deadline (504)."""
 

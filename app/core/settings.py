@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
     engine_worker_nice: int = Field(default=10, alias="ENGINE_WORKER_NICE", ge=0, le=19)
     engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
+    engine_job_deadline_seconds: float = Field(default=300.0, alias="ENGINE_JOB_DEADLINE_SECONDS", gt=0)
+    dask_scheduler_address: str | None = Field(default=None, alias="DASK_SCHEDULER_ADDRESS")
+    dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
     max_request_body_bytes: int = Field(default=32 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 
     # --- logging ---
@@ -108,7 +111,9 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", mode="before")
+    @field_validator(
+        "mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", "dask_scheduler_address", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

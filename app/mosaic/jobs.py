@@ -27,27 +27,28 @@ import numpy as np
 from PIL import Image
 
 from app import __version__
-from app.core.exceptions import InvalidRequestError, PayloadTooLargeError
+from app.core.exceptions import FitsTooLargeError, InvalidRequestError, PayloadTooLargeError
 from app.processing import coadd, colormaps, encoding
 from app.processing.enhancement import LimitsMethod, StretchSettings, display_limits
 from app.processing.fits_io import read_plane
 from app.processing.provenance import provenance_hdus
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, load_source, max_side_for, read_factor
+from app.worker.context import local_path, storage
 from app.worker.errors import job_entry
 
 logger = logging.getLogger("app.mosaic.jobs")
 
 #: Longer side of the coarse grid on which background offsets are measured.
 BACKGROUND_GRID_SIDE = 512
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class MosaicJob:
-    """Everything :func:`build_mosaic` needs (picklable)."""
+    """Everything :func:`build_mosaic` needs (picklable): storage keys and output options."""
 
-    paths: tuple[str, ...]
-    names: tuple[str, ...]
+    keys: tuple[str, ...]
     output_format: str
     quality: int
     width: int | None
@@ -56,23 +57,42 @@ class MosaicJob:
     cmap: str
     style: StretchSettings  # the first file's stretch (already resolved), used for PNG/JPEG output
     max_output_pixels: int
+    max_file_bytes: int | None = None
+    output_key: str | None = None
+    """Storage key the FITS output is written to (FITS only)."""
     temp_dir: str | None = None
     match_background: bool = False
 
 
 @dataclass
 class MosaicOutput:
-    """Encoded image bytes, or the path of a temporary FITS file (the caller deletes it)."""
+    """Encoded image bytes, or the storage key of the FITS output (the caller streams and deletes it)."""
 
     media_type: str
     content: bytes | None = None
-    fits_path: str | None = None
+    fits_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def load_sources(paths: tuple[str, ...], names: tuple[str, ...]) -> list[ImageSource]:
-    """Return the inputs from their headers (with their weight extensions); 400 naming a bad file."""
-    return [load_source(path, name, with_weights=True) for path, name in zip(paths, names, strict=True)]
+def _checked_path(key: str, max_file_bytes: int | None) -> str:
+    """Return the local file of ``key``; 413 when it is larger than ``max_file_bytes``."""
+    path = local_path(key)
+    size = path.stat().st_size
+    if max_file_bytes is not None and size > max_file_bytes:
+        raise FitsTooLargeError(
+            f"File too large: {Path(key).name} is {size / MIB:.0f} MB, over the limit of {max_file_bytes // MIB} MB"
+        )
+    return str(path)
+
+
+def load_sources(keys: tuple[str, ...], *, max_file_bytes: int | None = None) -> list[ImageSource]:
+    """Return the inputs from their headers (with their weight extensions); 400 naming a bad file.
+
+    Every key is opened and size-checked first, so a bad key or an oversized file answers before
+    any header is parsed.
+    """
+    paths = [_checked_path(key, max_file_bytes) for key in keys]
+    return [load_source(path, Path(key).name, with_weights=True) for path, key in zip(paths, keys, strict=True)]
 
 
 def plan_grid(sources: list[ImageSource], job: MosaicJob) -> tuple[Grid, float]:
@@ -201,7 +221,9 @@ def render_image(data: np.ndarray, job: MosaicJob) -> tuple[bytes, str]:
 def write_fits(
     sources: list[ImageSource], grid: Grid, data: np.ndarray, job: MosaicJob, offsets: np.ndarray | None
 ) -> str:
-    """Write the FITS mosaic with its provenance to a temporary file and return its path."""
+    """Write the FITS mosaic with its provenance to storage at ``job.output_key`` and return the key."""
+    if job.output_key is None:
+        raise ValueError("a FITS mosaic job needs an output_key")
     hdul = provenance_hdus(
         sources,
         grid,
@@ -218,14 +240,15 @@ def write_fits(
     except BaseException:
         Path(path).unlink(missing_ok=True)
         raise
-    return path
+    storage().move_in(job.output_key, Path(path))
+    return job.output_key
 
 
 @job_entry
 def build_mosaic(job: MosaicJob) -> MosaicOutput:
     """Run a mosaic job (in a worker process)."""
     started = time.perf_counter()
-    sources = load_sources(job.paths, job.names)
+    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
     grid, factor = plan_grid(sources, job)
     offsets = background_offsets(sources, grid) if job.match_background else None
     data = combine(sources, grid, job.combine_method, temp_dir=job.temp_dir, offsets=offsets)
@@ -241,8 +264,8 @@ def build_mosaic(job: MosaicJob) -> MosaicOutput:
         "mosaic_done", extra={"grid": f"{grid.nx}x{grid.ny}", "seconds": round(time.perf_counter() - started, 3)}
     )
     if job.output_format == "fits":
-        path = write_fits(sources, grid, data, job, offsets)
-        return MosaicOutput(media_type="application/fits", fits_path=path, headers=headers)
+        key = write_fits(sources, grid, data, job, offsets)
+        return MosaicOutput(media_type="application/fits", fits_key=key, headers=headers)
     content, media_type = render_image(data, job)
     return MosaicOutput(media_type=media_type, content=content, headers=headers)
 
@@ -263,11 +286,12 @@ def _corners(source: ImageSource) -> tuple[np.ndarray, np.ndarray]:
 
 
 @job_entry
-def compute_footprints(paths: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, object]:
-    """Return the corners and centres of each file from its headers (no pixel is read)."""
+def compute_footprints(keys: tuple[str, ...]) -> dict[str, object]:
+    """Return the corners and centres of each file from its headers (no pixel is read, no size limit)."""
     footprints = []
     all_ra: list[float] = []
     all_dec: list[float] = []
+    paths = [local_path(key) for key in keys]
     for path, key in zip(paths, keys, strict=True):
         ra, dec = _corners(load_source(path, Path(key).name))
         footprints.append(

@@ -7,7 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from app.api.deps import ExecutorDep, SettingsDep, StorageDep
 from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
-from app.mosaic.service import footprints, generate_mosaic, stream_and_delete
+from app.mosaic.service import footprints, generate_mosaic
 
 router = APIRouter(prefix="/mosaic", tags=["mosaic"])
 
@@ -29,9 +29,9 @@ async def generate(
     request: MosaicRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
 ) -> Response:
     result = await generate_mosaic(request, storage=storage, executor=executor, settings=settings)
-    if result.fits_path is not None:
+    if result.stream is not None:
         return StreamingResponse(
-            stream_and_delete(result.fits_path),
+            result.stream,
             media_type=result.media_type,
             headers={**result.headers, "Content-Disposition": 'attachment; filename="mosaic_i2d.fits"'},
         )
@@ -47,5 +47,5 @@ async def generate(
     ),
     response_model=FootprintResponse,
 )
-async def footprint(request: FootprintRequest, storage: StorageDep, executor: ExecutorDep) -> FootprintResponse:
-    return await footprints(request, storage=storage, executor=executor)
+async def footprint(request: FootprintRequest, executor: ExecutorDep) -> FootprintResponse:
+    return await footprints(request, executor=executor)

@@ -52,6 +52,13 @@ class StorageProvider(ABC):
     def upload_file(self, key: str, source: Path) -> None:
         """Copy a local file to ``key``."""
 
+    def move_in(self, key: str, source: Path) -> None:
+        """Store the local file ``source`` at ``key`` and remove ``source``."""
+        try:
+            self.upload_file(key, source)
+        finally:
+            Path(source).unlink(missing_ok=True)
+
     @abstractmethod
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether something was removed."""

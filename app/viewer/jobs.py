@@ -1,6 +1,7 @@
 """Viewer job entry points: picklable, run by the executor, the only place a file becomes arrays.
 
-Each takes a local file path and plain parameters and returns bytes or plain dicts. Pixels are
+Each takes a storage key and plain parameters, opens the key where it runs
+(:func:`app.worker.context.local_path`) and returns bytes or plain dicts. Pixels are
 read through :func:`app.processing.fits_io.read_plane` with an integer block-average factor chosen
 so the result is still at least the target size; one exact resize then gives the final size. A
 10k x 10k file rendered at 1000 px therefore never exists as a full-size array in memory.
@@ -22,6 +23,7 @@ from app.processing.enhancement import StretchSettings
 from app.processing.errors import NoImageData
 from app.processing.geometry import block_factor, fit_size, resize
 from app.viewer.schemas import PreviewQuery, ViewerDisplay
+from app.worker.context import local_path
 from app.worker.errors import job_entry
 
 logger = logging.getLogger("app.viewer.jobs")
@@ -104,7 +106,7 @@ def _cube_position(info: fits_io.ImageInfo, used: int) -> tuple[int, int]:
 
 @job_entry
 def render_preview(
-    path: Path,
+    key: str,
     query: PreviewQuery,
     stretch: StretchSettings,
     max_elements: int,
@@ -112,7 +114,7 @@ def render_preview(
 ) -> tuple[bytes, int, int]:
     """Render ``GET /preview``: returns ``(image bytes, n_slices, slice used)``."""
     fitted = _read_fitted(
-        path,
+        local_path(key),
         lambda ny, nx: fit_size((ny, nx), query.width, query.height),
         slice_index=query.slice_index,
         max_elements=max_elements,
@@ -125,10 +127,13 @@ def render_preview(
 
 
 @job_entry
-def render_thumbnail(path: Path) -> bytes:
+def render_thumbnail(key: str) -> bytes:
     """Render ``POST /thumbnail``: a PNG that fits 256 x 256, zscale (linear if that fails), gray."""
     fitted = _read_fitted(
-        path, lambda ny, nx: fit_size((ny, nx), THUMBNAIL_SIZE, THUMBNAIL_SIZE), slice_index=-1, max_elements=None
+        local_path(key),
+        lambda ny, nx: fit_size((ny, nx), THUMBNAIL_SIZE, THUMBNAIL_SIZE),
+        slice_index=-1,
+        max_elements=None,
     )
     try:
         x01 = enhancement.stretch(fitted.data, "zscale")
@@ -148,9 +153,10 @@ def _histogram_keys(values: dict[float, float | None]) -> dict[str, float]:
 
 @job_entry
 def compute_histogram(
-    path: Path, display: ViewerDisplay, stretch: StretchSettings, bins: int, max_elements: int
+    key: str, display: ViewerDisplay, stretch: StretchSettings, bins: int, max_elements: int
 ) -> dict[str, Any]:
     """Compute ``GET /histogram``: raw and stretched histograms, percentiles and stats (JSON-ready)."""
+    path = local_path(key)
     info = fits_io.image_info(path)
     fits_io.check_elements(info, max_elements)
     plane = fits_io.read_plane(
@@ -175,7 +181,7 @@ def compute_histogram(
 
 
 @job_entry
-def pixel_data(path: Path, max_size: int, slice_index: int, max_elements: int) -> dict[str, Any]:
+def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> dict[str, Any]:
     """Read ``GET /pixeldata``: the plane at most ``max_size`` on its longer side, float32 LE base64."""
     scale = 1.0
 
@@ -187,7 +193,7 @@ def pixel_data(path: Path, max_size: int, slice_index: int, max_elements: int) -
         scale = longer / max_size
         return max(1, round(ny / scale)), max(1, round(nx / scale))
 
-    fitted = _read_fitted(path, shape_for, slice_index=slice_index, max_elements=max_elements)
+    fitted = _read_fitted(local_path(key), shape_for, slice_index=slice_index, max_elements=max_elements)
     pixels = np.ascontiguousarray(fitted.data, dtype="<f4")
     bunit = fitted.info.header.get("BUNIT")
     return {
@@ -201,8 +207,9 @@ def pixel_data(path: Path, max_size: int, slice_index: int, max_elements: int) -
 
 
 @job_entry
-def cube_info(path: Path) -> dict[str, Any]:
+def cube_info(key: str) -> dict[str, Any]:
     """Describe ``GET /cubeinfo`` from the headers only."""
+    path = local_path(key)
     try:
         info = fits_io.image_info(path, min_ndim=3)
     except NoImageData:

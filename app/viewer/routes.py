@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from app.api.deps import ExecutorDep, SettingsDep, StorageDep
+from app.api.deps import ExecutorDep, SettingsDep
 from app.api.query import query_model
 from app.viewer import service
 from app.viewer.schemas import (
@@ -41,8 +41,8 @@ PixelDataQueryDep = Annotated[PixelDataQuery, Depends(query_model(PixelDataQuery
     description="A ~256 px grayscale PNG (zscale, origin lower, aspect kept) of the first image HDU, "
     "middle slice of cubes; base64 without a data: prefix.",
 )
-async def post_thumbnail(body: ThumbnailRequest, storage: StorageDep, executor: ExecutorDep) -> ThumbnailResponse:
-    return await service.thumbnail(storage, executor, body.file_path)
+async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> ThumbnailResponse:
+    return await service.thumbnail(executor, body.file_path)
 
 
 @router.get(
@@ -57,12 +57,11 @@ async def post_thumbnail(body: ThumbnailRequest, storage: StorageDep, executor: 
 async def get_preview(
     data_id: str,
     query: PreviewQueryDep,
-    storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
     file_path: str = FILE_PATH,
 ) -> Response:
-    image = await service.preview(storage, executor, settings, file_path, query)
+    image = await service.preview(executor, settings, file_path, query)
     return Response(content=image.content, media_type=image.media_type, headers=image.headers)
 
 
@@ -77,12 +76,11 @@ async def get_preview(
 async def get_histogram(
     data_id: str,
     query: HistogramQueryDep,
-    storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
     file_path: str = FILE_PATH,
 ) -> HistogramResponse:
-    return await service.histogram(storage, executor, settings, data_id, file_path, query)
+    return await service.histogram(executor, settings, data_id, file_path, query)
 
 
 @router.get(
@@ -95,12 +93,11 @@ async def get_histogram(
 async def get_pixel_data(
     data_id: str,
     query: PixelDataQueryDep,
-    storage: StorageDep,
     executor: ExecutorDep,
     settings: SettingsDep,
     file_path: str = FILE_PATH,
 ) -> PixelDataResponse:
-    return await service.pixel_data(storage, executor, settings, data_id, file_path, query)
+    return await service.pixel_data(executor, settings, data_id, file_path, query)
 
 
 @router.get(
@@ -110,7 +107,5 @@ async def get_pixel_data(
     description="Whether the file holds a cube (an HDU with 3 or more axes), its slice count and the "
     "third axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3) with a label and a normalised unit.",
 )
-async def get_cube_info(
-    data_id: str, storage: StorageDep, executor: ExecutorDep, file_path: str = FILE_PATH
-) -> CubeInfoResponse:
-    return await service.cube_info(storage, executor, data_id, file_path)
+async def get_cube_info(data_id: str, executor: ExecutorDep, file_path: str = FILE_PATH) -> CubeInfoResponse:
+    return await service.cube_info(executor, data_id, file_path)

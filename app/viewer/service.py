@@ -1,8 +1,8 @@
-"""Viewer service: resolve the stretch and the storage key, then run the job on the executor.
+"""Viewer service: check what needs no file, then run the job on the executor with the storage key.
 
 Query parameters are checked first (400 before any file lookup, as the contract requires: their
-ranges by the query models, the stretch name here), then the key is resolved (403/404/400 path
-errors), then the job runs in a worker.
+ranges by the query models, the stretch name here); the job opens the key where it runs (403, 404
+or 400 path errors) and reads the pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from app.core.settings import Settings
 from app.processing import encoding
 from app.processing.enhancement import StretchSettings
 from app.schemas import core_stretch, resolve_stretch
-from app.storage.provider import StorageProvider
 from app.viewer import jobs
 from app.viewer.schemas import (
     AVM_METADATA_KEYS,
@@ -71,28 +70,23 @@ def viewer_stretch(display: ViewerDisplay) -> StretchSettings:
     return core_stretch(display, name)
 
 
-async def thumbnail(storage: StorageProvider, executor: JobExecutor, file_path: str) -> ThumbnailResponse:
+async def thumbnail(executor: JobExecutor, file_path: str) -> ThumbnailResponse:
     """``POST /thumbnail``: a ~256 px PNG of the file, base64."""
-    path = await storage.resolve(file_path)
-    png = await executor.run(jobs.render_thumbnail, path)
+    png = await executor.run(jobs.render_thumbnail, file_path)
     return ThumbnailResponse(thumbnail_base64=base64.b64encode(png).decode("ascii"))
 
 
-async def preview(
-    storage: StorageProvider, executor: JobExecutor, settings: Settings, file_path: str, query: PreviewQuery
-) -> PreviewImage:
+async def preview(executor: JobExecutor, settings: Settings, file_path: str, query: PreviewQuery) -> PreviewImage:
     """``GET /preview``: check the stretch, resolve, render in a worker."""
     stretch = viewer_stretch(query)
-    path = await storage.resolve(file_path)
     metadata = parse_avm_metadata(query.avm_metadata)
     content, n_slices, current = await executor.run(
-        jobs.render_preview, path, query, stretch, settings.max_fits_array_elements, metadata
+        jobs.render_preview, file_path, query, stretch, settings.max_fits_array_elements, metadata
     )
     return PreviewImage(content, encoding.MEDIA_TYPES[query.image_format], n_slices, current)
 
 
 async def histogram(
-    storage: StorageProvider,
     executor: JobExecutor,
     settings: Settings,
     data_id: str,
@@ -101,15 +95,13 @@ async def histogram(
 ) -> HistogramResponse:
     """``GET /histogram``: check the stretch, resolve, compute in a worker."""
     stretch = viewer_stretch(query)
-    path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
-        jobs.compute_histogram, path, query, stretch, query.bins, settings.max_fits_array_elements
+        jobs.compute_histogram, file_path, query, stretch, query.bins, settings.max_fits_array_elements
     )
     return HistogramResponse(data_id=data_id, **result)
 
 
 async def pixel_data(
-    storage: StorageProvider,
     executor: JobExecutor,
     settings: Settings,
     data_id: str,
@@ -117,15 +109,13 @@ async def pixel_data(
     query: PixelDataQuery,
 ) -> PixelDataResponse:
     """``GET /pixeldata``: resolve, read in a worker."""
-    path = await storage.resolve(file_path)
     result: dict[str, Any] = await executor.run(
-        jobs.pixel_data, path, query.max_size, query.slice_index, settings.max_fits_array_elements
+        jobs.pixel_data, file_path, query.max_size, query.slice_index, settings.max_fits_array_elements
     )
     return PixelDataResponse(data_id=data_id, **result)
 
 
-async def cube_info(storage: StorageProvider, executor: JobExecutor, data_id: str, file_path: str) -> CubeInfoResponse:
+async def cube_info(executor: JobExecutor, data_id: str, file_path: str) -> CubeInfoResponse:
     """``GET /cubeinfo``: headers only, still off the event loop."""
-    path = await storage.resolve(file_path)
-    result: dict[str, Any] = await executor.run(jobs.cube_info, path)
+    result: dict[str, Any] = await executor.run(jobs.cube_info, file_path)
     return CubeInfoResponse(data_id=data_id, **result)

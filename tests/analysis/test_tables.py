@@ -198,10 +198,11 @@ def test_spectrum_with_too_many_points_is_400(tmp_path_factory: pytest.TempPathF
     from app.analysis.jobs import spectral_data
     from app.core.exceptions import InvalidRequestError
     from app.processing.tables import MAX_SPECTRAL_POINTS
+    from tests.support.jobs import on_file
 
     path = tmp_path_factory.mktemp("bigspec") / "big_x1d.fits"
     wave = np.arange(MAX_SPECTRAL_POINTS + 1, dtype=np.float32)
     table = fits.BinTableHDU.from_columns([fits.Column(name="WAVE", format="E", array=wave)])
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
     with pytest.raises(InvalidRequestError, match="more than the limit"):
-        spectral_data(path, hdu_index=1)
+        on_file(spectral_data, path, hdu_index=1)

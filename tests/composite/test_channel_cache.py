@@ -19,6 +19,7 @@ from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
 from tests.composite.conftest import live_engine
 from tests.support.engine_settings import make_settings
+from tests.support.jobs import run_job
 from tests.support.live_server import LiveServer
 from tests.support.request_bodies import channel, request_body
 
@@ -27,10 +28,10 @@ URL = "/composite/generate-nchannel"
 
 def _job(data_root: Path, cache_dir: Path, *, files: tuple[str, ...] = ("a.fits",), **body: object) -> CompositeJob:
     gamma = body.pop("gamma", 1)
-    channels = [channel(["x"], hue=120.0 * i, gamma=gamma) for i in range(len(files))]
+    channels = [channel([f"ch/{name}"], hue=120.0 * i, gamma=gamma) for i, name in enumerate(files)]
     request = NChannelCompositeRequest.model_validate(request_body(channels, **body))
     settings = make_settings(data_root, cache_dir.parent, COMPOSITE_CACHE_DIR=cache_dir)
-    return build_job(request, [[str(data_root / "ch" / f)] for f in files], settings)
+    return build_job(request, settings)
 
 
 def _cache(directory: Path, **kw: float) -> DiskChannelCache:
@@ -118,27 +119,29 @@ def test_entry_bound_and_disabled_cache(tmp_path: Path) -> None:
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
 def test_corrupted_file_is_ignored_and_rewritten(data_root: Path, tmp_path: Path, damage: str) -> None:
     job = _job(data_root, tmp_path / "cc", width=64, height=64)
-    first = render_composite(job)
+    first = run_job(data_root, render_composite, job)
     cache = channel_cache(job)
     assert cache is not None
     (entry,) = cache.entries()
     good = entry.path.read_bytes()
     damaged = {"garbage": b"not a numpy file" * 10, "truncated": good[: len(good) // 2], "empty": b""}[damage]
     entry.path.write_bytes(damaged)
-    again = render_composite(job)
+    again = run_job(data_root, render_composite, job)
     assert again.headers["X-Composite-Cache"] == "miss"
     assert again.content == first.content
     assert entry.path.read_bytes() == good  # rewritten whole
-    assert render_composite(job).headers["X-Composite-Cache"] == "hit"
+    assert run_job(data_root, render_composite, job).headers["X-Composite-Cache"] == "hit"
 
 
-# --------------------------------------------------------------------------- the compositor
+# --------------------------------------------------------------------------- the composite job
 
 
 def test_full_size_export_never_reuses_preview_grid(data_root: Path, tmp_path: Path) -> None:
-    preview = render_composite(_job(data_root, tmp_path / "cc", files=("c.fits",), width=64, height=64))
+    preview = run_job(
+        data_root, render_composite, _job(data_root, tmp_path / "cc", files=("c.fits",), width=64, height=64)
+    )
     full_job = _job(data_root, tmp_path / "cc", files=("c.fits",), width=1024, height=1024)
-    full = render_composite(full_job)
+    full = run_job(data_root, render_composite, full_job)
     assert preview.headers["X-Composite-Downscaled"] == "true"
     assert full.headers["X-Composite-Downscaled"] == "false"
     assert preview.headers["X-Composite-Cache"] == "miss"
@@ -150,7 +153,7 @@ def test_full_size_export_never_reuses_preview_grid(data_root: Path, tmp_path: P
     fw, fh = (int(v) for v in full.headers["X-Composite-Grid-Shape"].split("x"))
     assert shapes == sorted([(ph, pw), (fh, fw)])
     assert (ph, pw) != (fh, fw)
-    again = render_composite(full_job)
+    again = run_job(data_root, render_composite, full_job)
     assert again.headers["X-Composite-Cache"] == "hit"
     assert again.headers["X-Composite-Grid-Shape"] == full.headers["X-Composite-Grid-Shape"]
 
@@ -163,7 +166,7 @@ def test_second_process_hits_what_the_first_wrote(data_root: Path, tmp_path: Pat
     for one_job in (job, restretch):
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             pid = pool.submit(os.getpid).result()
-            results.append((pid, pool.submit(render_composite, one_job).result()))
+            results.append((pid, pool.submit(run_job, data_root, render_composite, one_job).result()))
     (pid1, first), (pid2, second) = results
     assert pid1 != pid2 != os.getpid()
     assert first.headers["X-Composite-Cache"] == "miss,miss"

@@ -18,6 +18,7 @@ from app.composite.service import build_job
 from main import create_app
 from tests.composite.conftest import STAR_DEC, STAR_RA, channel, make_settings, request_body
 from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
+from tests.support.jobs import run_job
 
 URL = "/composite/generate-nchannel"
 
@@ -239,13 +240,17 @@ def test_reproject_pixel_budget_downscales(data_root: Path, tmp_path: Path) -> N
 def test_memory_estimate_bounds_measured_allocations(data_root: Path, tmp_path: Path) -> None:
     settings = make_settings(data_root, tmp_path, COMPOSITE_CACHE_DIR=tmp_path / "composite-cache")
     request = NChannelCompositeRequest.model_validate(
-        request_body([channel(["x"], hue=0), channel(["y"], hue=120), channel(["z"], hue=240)], width=800, height=800)
+        request_body(
+            [channel(["ch/a.fits"], hue=0), channel(["ch/b.fits"], hue=120), channel(["ch/c.fits"], hue=240)],
+            width=800,
+            height=800,
+        )
     )
-    paths = [[str(data_root / "ch" / n)] for n in ("a.fits", "b.fits", "c.fits")]
-    job = build_job(request, paths, settings)
+    job = build_job(request, settings)
+    run_job(data_root, lambda: None)  # build the job storage before measuring
     tracemalloc.start()
     try:
-        output = render_composite(job)
+        output = run_job(data_root, render_composite, job)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

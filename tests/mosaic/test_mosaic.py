@@ -17,6 +17,7 @@ from app.mosaic.jobs import combine, load_sources
 from app.processing.reprojection import Grid, optimal_celestial_grid, reproject_fast
 from main import create_app
 from tests.mosaic.conftest import TILE_KEYS, big_image, make_settings, mosaic_body
+from tests.support.jobs import run_job
 
 URL = "/mosaic/generate"
 
@@ -55,7 +56,7 @@ def test_mosaic_reproduces_the_source_image(client: TestClient) -> None:
 @pytest.mark.parametrize("method", ["mean", "sum", "first", "last", "min", "max", "median"])
 def test_combine_methods_match_numpy_on_the_stack(data_root: Path, method: str) -> None:
     paths = tuple(str(data_root / k) for k in TILE_KEYS)
-    sources = load_sources(paths, tuple(TILE_KEYS))
+    sources = run_job(data_root, load_sources, tuple(TILE_KEYS))
     grid = optimal_celestial_grid([(s.wcs, s.shape) for s in sources])
     stack = []
     for path in paths:

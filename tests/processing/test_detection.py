@@ -14,6 +14,7 @@ from app.processing.detection import METHODS, detect, moment_fwhm
 from app.processing.errors import InvalidInput
 from app.worker.deadline import Deadline
 from tests.support.fits_factory import gaussian_stars, write_cube, write_image
+from tests.support.jobs import on_file
 
 SHAPE = (256, 256)
 FWHM = 3.0
@@ -144,12 +145,12 @@ def test_deadline_raises_job_timeout(field: tuple[np.ndarray, np.ndarray]) -> No
 def test_job_reads_file_checks_size_and_uses_middle_cube_slice(tmp_path: Path) -> None:
     data, _ = gaussian_stars((128, 128), n_stars=10, flux_range=(1000, 3000), seed=2)
     path = write_image(tmp_path / "img.fits", data)
-    result = detect_sources(path, method="auto")
+    result = on_file(detect_sources, path, method="auto")
     assert len(result.sources) >= 9
     with pytest.raises(FitsTooLargeError):
-        detect_sources(path, max_pixels=128 * 128 - 1)
+        on_file(detect_sources, path, max_pixels=128 * 128 - 1)
     cube = np.stack([np.zeros_like(data), data, np.zeros_like(data)])
-    cube_result = detect_sources(write_cube(tmp_path / "cube.fits", cube), method="auto")
+    cube_result = on_file(detect_sources, write_cube(tmp_path / "cube.fits", cube), method="auto")
     assert len(cube_result.sources) == len(result.sources)
 
 
