@@ -25,7 +25,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -216,19 +216,26 @@ class JobExecutor:
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
 
-    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` on the backend, or raise :class:`BusyError` when the gate is full."""
-        label = getattr(fn, "__name__", "job")
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[JobSession]:
+        """Hold one slot of the gate for several calls of one request (:class:`BusyError` when full)."""
         if not self.try_acquire():
             logger.warning("gate_full", extra={"in_flight": self._in_flight, "capacity": self._capacity})
             raise BusyError(retry_after=self.retry_after)
-        call: Callable[[], T] = (
-            partial(self.context, fn, *args, **kwargs) if self.context is not None else partial(fn, *args, **kwargs)
-        )
         try:
-            return await self._with_deadline(self.backend.run(call, label=label), label)
+            yield JobSession(self)
         finally:
             self.release()
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` on the backend, or raise :class:`BusyError` when the gate is full."""
+        async with self.admitted() as session:
+            return await session.run(fn, *args, **kwargs)
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], T]:
+        if self.context is not None:
+            return partial(self.context, fn, *args, **kwargs)
+        return partial(fn, *args, **kwargs)
 
     async def _with_deadline(self, job: Any, label: str) -> T:
         if self.deadline_seconds is None:
@@ -241,3 +248,37 @@ class JobExecutor:
         except TimeoutError as error:
             logger.warning("job_deadline", extra={"job": label, "seconds": self.deadline_seconds})
             raise JobTimeoutError(f"Processing took longer than {self.deadline_seconds:g} s") from error
+
+
+class JobSession:
+    """The calls of one admitted request: each runs on the backend under the executor's deadline.
+
+    A request that fans out (a mosaic built by blocks) holds one slot of the gate for all its calls.
+    """
+
+    def __init__(self, executor: JobExecutor) -> None:
+        self.executor = executor
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` on the backend."""
+        label = getattr(fn, "__name__", "job")
+        executor = self.executor
+        result: T = await executor._with_deadline(
+            executor.backend.run(executor._call(fn, args, kwargs), label=label), label
+        )
+        return result
+
+    async def map(self, fn: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> list[T]:
+        """Run ``fn(*args)`` for every ``args`` of ``calls`` at once; the results come back in order."""
+        label = getattr(fn, "__name__", "job")
+        executor = self.executor
+        tasks = [
+            asyncio.ensure_future(executor.backend.run(executor._call(fn, args, {}), label=label)) for args in calls
+        ]
+        try:
+            results: list[T] = await executor._with_deadline(asyncio.gather(*tasks), label)
+        except BaseException:
+            for task in tasks:  # one failure (or the deadline) stops the others
+                task.cancel()
+            raise
+        return results

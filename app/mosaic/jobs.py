@@ -15,6 +15,7 @@ file's stretch and the requested colormap.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -24,15 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
 from PIL import Image
 
 from app import __version__
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError, PayloadTooLargeError
 from app.processing import coadd, colormaps, encoding
 from app.processing.enhancement import LimitsMethod, StretchSettings, display_limits
-from app.processing.fits_io import read_plane
-from app.processing.provenance import provenance_hdus
-from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
+from app.processing.fits_io import image_info, read_plane, read_window
+from app.processing.provenance import mosaic_header
+from app.processing.reprojection import (
+    Grid,
+    downscale_wcs,
+    footprint_bbox,
+    input_window,
+    optimal_celestial_grid,
+    reproject_fast,
+    window_wcs,
+)
 from app.processing.sources import ImageSource, load_source, max_side_for, read_factor
 from app.worker.context import local_path, storage
 from app.worker.errors import job_entry
@@ -42,6 +53,14 @@ logger = logging.getLogger("app.mosaic.jobs")
 #: Longer side of the coarse grid on which background offsets are measured.
 BACKGROUND_GRID_SIDE = 512
 MIB = 1024 * 1024
+#: Memory of a worker before a block's work allocates anything (interpreter, numpy, astropy, reproject).
+JOB_BASELINE_BYTES = 300 * MIB
+#: Bytes per output pixel while a block is built: accumulators, a tile and its weights, the input
+#: window and the reprojection's temporaries.
+BLOCK_BYTES_PER_PIXEL = 48
+#: Bytes per pixel of one band of blocks while the FITS is assembled (the band and its big-endian copy).
+ASSEMBLY_BYTES_PER_PIXEL = 12
+MIN_BLOCK_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -58,10 +77,50 @@ class MosaicJob:
     style: StretchSettings  # the first file's stretch (already resolved), used for PNG/JPEG output
     max_output_pixels: int
     max_file_bytes: int | None = None
+    memory_budget_bytes: int = 3072 * 1024 * 1024
+    """Bytes one job may use; a larger output grid is built by blocks."""
     output_key: str | None = None
     """Storage key the FITS output is written to (FITS only)."""
+    scratch_prefix: str | None = None
+    """Storage prefix of the blocks of a mosaic built by blocks."""
     temp_dir: str | None = None
     match_background: bool = False
+
+
+@dataclass(frozen=True)
+class MosaicBlock:
+    """One output block: its rows and columns of the grid, and the inputs that overlap it."""
+
+    bbox: coadd.Bbox
+    inputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MosaicPlan:
+    """The output grid cut into blocks, from the headers (small and picklable: it travels to every block)."""
+
+    grid: Grid
+    factor: float
+    blocks: tuple[MosaicBlock, ...]
+    offsets: tuple[float, ...] | None
+    weighted: bool
+
+    @property
+    def shape_text(self) -> str:
+        """Return ``"<nx>x<ny>"`` of the grid."""
+        return f"{self.grid.nx}x{self.grid.ny}"
+
+    def headers(self) -> dict[str, str]:
+        """Return the ``X-Mosaic-*`` response headers that say what the job did."""
+        offsets = ",".join(f"{o:.6g}" for o in self.offsets) if self.offsets is not None else "none"
+        return {
+            "X-Mosaic-Grid-Shape": self.shape_text,
+            "X-Mosaic-Downscaled": "true" if self.factor > 1.0 else "false",
+            "X-Mosaic-Downscale-Factor": f"{self.factor:.3f}",
+            "X-Mosaic-Background-Offsets": offsets,
+            "X-Mosaic-Weighting": "inverse-variance" if self.weighted else "none",
+            "X-Mosaic-Blocks": str(len(self.blocks)),
+        }
 
 
 @dataclass
@@ -121,18 +180,39 @@ def uses_weights(sources: list[ImageSource]) -> bool:
     return bool(sources) and all(s.weights is not None for s in sources)
 
 
-def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox, max_side: int | None) -> np.ndarray:
+def _read_onto(source: ImageSource, grid: Grid, hdu_index: int) -> tuple[np.ndarray, WCS] | None:
+    """Read the part of ``source`` (HDU ``hdu_index``) that ``grid`` samples, with its WCS; None if disjoint.
+
+    At the grid's own resolution only the window the grid needs is read, so a block of a huge
+    mosaic costs a block-sized read; a coarser grid reads the whole plane block-averaged.
+    """
+    factor = read_factor(source, grid)
+    if factor > 1:
+        plane = read_plane(source.path, hdu_index=hdu_index, max_side=max_side_for(source, factor))
+        return plane.data, downscale_wcs(source.wcs, plane.factor)
+    window = input_window(source.wcs, source.shape, grid)
+    if window is None:
+        return None
+    y0, y1, x0, x1 = window
+    info = source.info if hdu_index == source.info.hdu_index else image_info(source.path, hdu_index=hdu_index)
+    data = read_window(source.path, info, rows=slice(y0, y1), cols=slice(x0, x1))
+    return data, window_wcs(source.wcs, y0, x0)
+
+
+def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox) -> np.ndarray:
     """Return inverse-variance weights of ``source`` (WHT, or 1/ERR^2) reprojected onto ``bbox`` of ``grid``."""
     if source.weights is None:
         raise ValueError(f"{source.name} has no weight extension")
     index, kind = source.weights
-    plane = read_plane(source.path, hdu_index=index, max_side=max_side)
-    values = plane.data
+    read = _read_onto(source, grid, index)
+    y0, y1, x0, x1 = bbox
+    if read is None:
+        return np.full((y1 - y0, x1 - x0), np.nan, dtype=np.float32)
+    values, wcs = read
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = values if kind == "WHT" else np.float32(1.0) / (values * values)
     weights[~(np.isfinite(weights) & (weights > 0))] = np.nan
-    y0, y1, x0, x1 = bbox
-    return reproject_fast(weights, downscale_wcs(source.wcs, plane.factor), grid.cutout(y0, y1, x0, x1))
+    return reproject_fast(weights, wcs, grid.cutout(y0, y1, x0, x1))
 
 
 def reprojected_tiles(
@@ -147,20 +227,20 @@ def reprojected_tiles(
     ``offsets`` (one per source) are subtracted from the tiles (background matching).
     """
     for index, source in enumerate(sources):
-        max_side = max_side_for(source, read_factor(source, grid))
-        plane = read_plane(source.path, hdu_index=source.info.hdu_index, max_side=max_side)
-        data = plane.data
+        read = _read_onto(source, grid, source.info.hdu_index)
+        if read is None:
+            continue
+        data, wcs = read
         data[data == 0] = np.nan  # exact zeros are detector edges / no data
-        wcs = downscale_wcs(source.wcs, plane.factor)
         bbox = footprint_bbox(wcs, data.shape, grid)
         if bbox is None:
             continue
         y0, y1, x0, x1 = bbox
         tile = reproject_fast(data, wcs, grid.cutout(y0, y1, x0, x1))
-        del plane, data
+        del data, read
         if offsets is not None and offsets[index] != 0:
             tile -= np.float32(offsets[index])
-        weights = _reprojected_weights(source, grid, bbox, max_side) if with_weights else None
+        weights = _reprojected_weights(source, grid, bbox) if with_weights else None
         yield bbox, tile, weights
 
 
@@ -218,25 +298,42 @@ def render_image(data: np.ndarray, job: MosaicJob) -> tuple[bytes, str]:
     return content, encoding.MEDIA_TYPES[job.output_format]
 
 
-def write_fits(
-    sources: list[ImageSource], grid: Grid, data: np.ndarray, job: MosaicJob, offsets: np.ndarray | None
-) -> str:
-    """Write the FITS mosaic with its provenance to storage at ``job.output_key`` and return the key."""
+def _band_rows(plan: MosaicPlan) -> list[tuple[int, int]]:
+    """Return the row ranges of the bands of blocks, top to bottom."""
+    return sorted({(b.bbox[0], b.bbox[1]) for b in plan.blocks})
+
+
+def _write_fits_bands(path: str, header: fits.Header, table: fits.BinTableHDU, bands: Iterator[np.ndarray]) -> None:
+    """Write the primary image band by band (rows in order), then the SRCMETA table, to ``path``."""
+    stream = fits.StreamingHDU(path, header)
+    try:
+        for band in bands:
+            stream.write(np.ascontiguousarray(band, dtype=">f4"))
+    finally:
+        stream.close()
+    fits.append(path, table.data, table.header)
+
+
+def write_fits(sources: list[ImageSource], plan: MosaicPlan, job: MosaicJob, bands: Iterator[np.ndarray]) -> str:
+    """Write the FITS mosaic with its provenance to storage at ``job.output_key`` and return the key.
+
+    The image arrives as row bands, so no process needs the whole grid in memory.
+    """
     if job.output_key is None:
         raise ValueError("a FITS mosaic job needs an output_key")
-    hdul = provenance_hdus(
+    offsets = np.asarray(plan.offsets) if plan.offsets is not None else None
+    header, table = mosaic_header(
         sources,
-        grid,
-        data,
+        plan.grid,
         job.combine_method,
         creator=f"jwst-engine {__version__}",
-        weighted=job.combine_method == "mean" and uses_weights(sources),
+        weighted=plan.weighted,
         offsets=offsets,
     )
     fd, path = tempfile.mkstemp(prefix="jwst-mosaic-", suffix=".fits", dir=job.temp_dir)
     os.close(fd)
     try:
-        hdul.writeto(path, overwrite=True)
+        _write_fits_bands(path, header, table, bands)
     except BaseException:
         Path(path).unlink(missing_ok=True)
         raise
@@ -244,30 +341,119 @@ def write_fits(
     return job.output_key
 
 
-@job_entry
-def build_mosaic(job: MosaicJob) -> MosaicOutput:
-    """Run a mosaic job (in a worker process)."""
-    started = time.perf_counter()
+def block_side(memory_budget_bytes: int, nx: int) -> int:
+    """Return the side of the output blocks that keeps one block's job, and one band of the assembly, in budget."""
+    usable = max(memory_budget_bytes - JOB_BASELINE_BYTES, MIN_BLOCK_SIDE * MIN_BLOCK_SIDE * BLOCK_BYTES_PER_PIXEL)
+    side = math.isqrt(usable // BLOCK_BYTES_PER_PIXEL)
+    band_rows = usable // (ASSEMBLY_BYTES_PER_PIXEL * max(1, nx))
+    return max(MIN_BLOCK_SIDE, min(side, band_rows))
+
+
+def _overlaps(a: coadd.Bbox, b: coadd.Bbox) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def plan_mosaic(job: MosaicJob) -> tuple[list[ImageSource], MosaicPlan]:
+    """Read the headers, size the grid (413 above the limit), measure background offsets and cut blocks."""
     sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
     grid, factor = plan_grid(sources, job)
     offsets = background_offsets(sources, grid) if job.match_background else None
-    data = combine(sources, grid, job.combine_method, temp_dir=job.temp_dir, offsets=offsets)
-    weighted = job.combine_method == "mean" and uses_weights(sources)
-    headers = {
-        "X-Mosaic-Grid-Shape": f"{grid.nx}x{grid.ny}",
-        "X-Mosaic-Downscaled": "true" if factor > 1.0 else "false",
-        "X-Mosaic-Downscale-Factor": f"{factor:.3f}",
-        "X-Mosaic-Background-Offsets": ",".join(f"{o:.6g}" for o in offsets) if offsets is not None else "none",
-        "X-Mosaic-Weighting": "inverse-variance" if weighted else "none",
-    }
-    logger.info(
-        "mosaic_done", extra={"grid": f"{grid.nx}x{grid.ny}", "seconds": round(time.perf_counter() - started, 3)}
+    side = block_side(job.memory_budget_bytes, grid.nx)
+    boxes = grid.blocks(side) if grid.n_pixels > side * side else [(0, grid.ny, 0, grid.nx)]
+    footprints = [footprint_bbox(s.wcs, s.shape, grid) for s in sources]
+    blocks = tuple(
+        MosaicBlock(box, tuple(i for i, fp in enumerate(footprints) if fp is not None and _overlaps(fp, box)))
+        for box in boxes
     )
+    plan = MosaicPlan(
+        grid=grid,
+        factor=factor,
+        blocks=blocks,
+        offsets=tuple(float(o) for o in offsets) if offsets is not None else None,
+        weighted=job.combine_method == "mean" and uses_weights(sources),
+    )
+    return sources, plan
+
+
+def compute_block(sources: list[ImageSource], plan: MosaicPlan, index: int, job: MosaicJob) -> np.ndarray:
+    """Co-add the inputs that overlap block ``index`` of the plan; float32, NaN where nothing covers."""
+    block = plan.blocks[index]
+    grid = plan.grid.cutout(*block.bbox)
+    chosen = [sources[i] for i in block.inputs]
+    if not chosen:
+        return np.full(grid.shape, np.nan, dtype=np.float32)
+    offsets = np.array([plan.offsets[i] for i in block.inputs]) if plan.offsets is not None else None
+    tiles = reprojected_tiles(chosen, grid, with_weights=plan.weighted, offsets=offsets)
+    return coadd.combine(
+        tiles, grid.shape, job.combine_method, n_inputs=len(chosen), weighted=plan.weighted, temp_dir=job.temp_dir
+    )
+
+
+def _finish(sources: list[ImageSource], plan: MosaicPlan, job: MosaicJob, bands: Iterator[np.ndarray]) -> MosaicOutput:
+    """Write the FITS to storage, or render the PNG/JPEG from the bands."""
     if job.output_format == "fits":
-        key = write_fits(sources, grid, data, job, offsets)
-        return MosaicOutput(media_type="application/fits", fits_key=key, headers=headers)
+        key = write_fits(sources, plan, job, bands)
+        return MosaicOutput(media_type="application/fits", fits_key=key, headers=plan.headers())
+    data = np.concatenate(list(bands), axis=0) if len(plan.blocks) > 1 else next(bands)
     content, media_type = render_image(data, job)
-    return MosaicOutput(media_type=media_type, content=content, headers=headers)
+    return MosaicOutput(media_type=media_type, content=content, headers=plan.headers())
+
+
+@job_entry
+def build_mosaic(job: MosaicJob) -> MosaicOutput | MosaicPlan:
+    """Run a mosaic job whose grid fits one block, or return the plan of blocks for the caller to fan out."""
+    started = time.perf_counter()
+    sources, plan = plan_mosaic(job)
+    if len(plan.blocks) > 1:
+        logger.info("mosaic_by_blocks", extra={"grid": plan.shape_text, "blocks": len(plan.blocks)})
+        return plan
+    output = _finish(sources, plan, job, iter([compute_block(sources, plan, 0, job)]))
+    logger.info("mosaic_done", extra={"grid": plan.shape_text, "seconds": round(time.perf_counter() - started, 3)})
+    return output
+
+
+@job_entry
+def mosaic_block(job: MosaicJob, plan: MosaicPlan, index: int) -> str:
+    """Build block ``index`` of a planned mosaic and store it; return its storage key."""
+    if job.scratch_prefix is None:
+        raise ValueError("a mosaic by blocks needs a scratch_prefix")
+    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
+    data = compute_block(sources, plan, index, job)
+    fd, path = tempfile.mkstemp(prefix="jwst-block-", suffix=".npy", dir=job.temp_dir)
+    os.close(fd)
+    try:
+        np.save(path, data)
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+    key = f"{job.scratch_prefix}/block-{index:05d}.npy"
+    storage().move_in(key, Path(path))
+    return key
+
+
+def _bands_from_blocks(plan: MosaicPlan, keys: tuple[str, ...]) -> Iterator[np.ndarray]:
+    """Yield the mosaic's row bands, each put together from its stored blocks (deleted once read)."""
+    for y0, y1 in _band_rows(plan):
+        band = np.full((y1 - y0, plan.grid.nx), np.nan, dtype=np.float32)
+        for block, key in zip(plan.blocks, keys, strict=True):
+            by0, by1, bx0, bx1 = block.bbox
+            if (by0, by1) == (y0, y1):
+                band[:, bx0:bx1] = np.load(local_path(key))
+                storage().delete(key)
+        yield band
+
+
+@job_entry
+def assemble_mosaic(job: MosaicJob, plan: MosaicPlan, keys: tuple[str, ...]) -> MosaicOutput:
+    """Put the stored blocks together into the output (a FITS written band by band, or the picture)."""
+    started = time.perf_counter()
+    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
+    output = _finish(sources, plan, job, _bands_from_blocks(plan, keys))
+    logger.info(
+        "mosaic_done",
+        extra={"grid": plan.shape_text, "blocks": len(plan.blocks), "seconds": round(time.perf_counter() - started, 3)},
+    )
+    return output
 
 
 def _corners(source: ImageSource) -> tuple[np.ndarray, np.ndarray]:

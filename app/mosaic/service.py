@@ -1,7 +1,10 @@
 """Mosaic service: cheap validation, then the job on the executor with the storage keys.
 
-The job checks file sizes and reads the inputs where it runs. A FITS mosaic can be large, so the
-worker writes it to storage under a scratch key and the route streams it from there and deletes it.
+The job checks file sizes and reads the inputs where it runs. A grid larger than one job's memory
+budget is built by blocks: the first job returns the plan, every block is built as its own job (on
+the Dask cluster, or the local pool) and stored under the request's scratch prefix, and a last job
+assembles them. A FITS mosaic can be large, so the worker writes it to storage and the route
+streams it from there and deletes it; the scratch prefix is emptied whatever happens.
 """
 
 from __future__ import annotations
@@ -11,10 +14,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
+
 from app.core.exceptions import InvalidRequestError
-from app.core.executor import JobExecutor
+from app.core.executor import JobExecutor, JobSession
 from app.core.settings import Settings
-from app.mosaic.jobs import MosaicJob, build_mosaic, compute_footprints
+from app.mosaic.jobs import (
+    MosaicJob,
+    MosaicOutput,
+    MosaicPlan,
+    assemble_mosaic,
+    build_mosaic,
+    compute_footprints,
+    mosaic_block,
+)
 from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
 from app.processing import colormaps
 from app.schemas import FALLBACK_STRETCH, core_stretch, resolve_stretch
@@ -49,9 +62,9 @@ class MosaicResult:
     stream: Iterator[bytes] | None = None
 
 
-def scratch_key() -> str:
-    """Return a fresh storage key for a job's large output (streamed to the client, then deleted)."""
-    return f"{SCRATCH_PREFIX}/{uuid.uuid4().hex}.fits"
+def scratch_prefix() -> str:
+    """Return a fresh storage prefix for one job's large outputs (streamed to the client, then deleted)."""
+    return f"{SCRATCH_PREFIX}/{uuid.uuid4().hex}"
 
 
 async def generate_mosaic(
@@ -61,6 +74,7 @@ async def generate_mosaic(
     validate_request(request)
     first = request.files[0]
     stretch, fell_back = resolve_stretch(first.stretch, on_unknown="fallback")
+    prefix = scratch_prefix()
     job = MosaicJob(
         keys=tuple(item.file_path for item in request.files),
         output_format=request.output_format,
@@ -72,16 +86,37 @@ async def generate_mosaic(
         style=core_stretch(first, stretch),
         max_output_pixels=settings.max_mosaic_output_pixels,
         max_file_bytes=settings.max_fits_file_size_bytes,
-        output_key=scratch_key() if request.output_format == "fits" else None,
+        memory_budget_bytes=settings.engine_job_memory_mb * 1024 * 1024,
+        output_key=f"{prefix}.fits" if request.output_format == "fits" else None,
+        scratch_prefix=prefix,
         match_background=request.match_background,
     )
-    output = await executor.run(build_mosaic, job)
+    async with executor.admitted() as session:
+        built = await session.run(build_mosaic, job)
+        output = built if isinstance(built, MosaicOutput) else await _by_blocks(session, storage, job, built)
     if output.fits_key is not None:
         path = await storage.resolve(output.fits_key)
         return MosaicResult(output.media_type, output.headers, stream=stream_and_delete(storage, output.fits_key, path))
     if fell_back:
         output.headers["X-Mosaic-Stretch-Fallback"] = FALLBACK_STRETCH
     return MosaicResult(output.media_type, output.headers, content=output.content)
+
+
+async def _by_blocks(session: JobSession, storage: StorageProvider, job: MosaicJob, plan: MosaicPlan) -> MosaicOutput:
+    """Build every block of ``plan`` (on the cluster, or the local pool) and assemble them; scratch is removed."""
+    try:
+        keys = await session.map(mosaic_block, [(job, plan, index) for index in range(len(plan.blocks))])
+        return await session.run(assemble_mosaic, job, plan, tuple(keys))
+    finally:
+        await anyio.to_thread.run_sync(_delete_prefix, storage, job.scratch_prefix)
+
+
+def _delete_prefix(storage: StorageProvider, prefix: str | None) -> None:
+    """Delete every key under ``prefix`` (the blocks of a job, whatever happened to it)."""
+    if prefix is None:
+        return
+    for key in storage.list_keys(prefix):
+        storage.delete(key)
 
 
 def stream_and_delete(

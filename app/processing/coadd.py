@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Literal
 
@@ -133,9 +132,11 @@ def _median(tiles: Iterable[Tile], shape: tuple[int, int], *, temp_dir: str | No
                 a, b = max(y0, b0), min(y1, b1)
                 if a < b:
                     stack[k, a - b0 : b - b0, x0:x1] = tile[a - y0 : b - y0]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out[b0:b1] = np.nanmedian(stack, axis=0)
+            covered = np.isfinite(stack).any(axis=0)
+            stack[:, ~covered] = 0.0  # no all-NaN column reaches nanmedian (its warning is not thread-safe to hide)
+            band = np.nanmedian(stack, axis=0)
+            band[~covered] = np.nan
+            out[b0:b1] = band
             del stack
         del spills
     return out

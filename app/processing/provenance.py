@@ -62,6 +62,31 @@ def _source_cards(source: ImageSource) -> dict[str, tuple[str, str]]:
     return cards
 
 
+def mosaic_header(
+    sources: list[ImageSource],
+    grid: Grid,
+    method: str,
+    *,
+    creator: str,
+    weighted: bool = False,
+    offsets: np.ndarray | None = None,
+) -> tuple[fits.Header, fits.BinTableHDU]:
+    """Return the primary header of a float32 mosaic on ``grid`` (WCS and provenance) and the SRCMETA table.
+
+    The header is complete for writing the image as a stream (BITPIX, NAXIS1, NAXIS2 set), so the
+    pixels can follow band by band. ``creator`` names the software and version; ``weighted`` says
+    the mean was inverse-variance weighted; ``offsets`` are the background offsets subtracted per
+    input, if any.
+    """
+    hdul = provenance_hdus(
+        sources, grid, np.zeros((1, 1), dtype=np.float32), method, creator=creator, weighted=weighted, offsets=offsets
+    )
+    header = hdul[0].header.copy()
+    header["NAXIS1"] = grid.nx
+    header["NAXIS2"] = grid.ny
+    return header, hdul[1]
+
+
 def provenance_hdus(
     sources: list[ImageSource],
     grid: Grid,

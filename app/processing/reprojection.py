@@ -108,6 +108,16 @@ class Grid:
         shape = (max(1, math.ceil(self.ny / factor - 1e-9)), max(1, math.ceil(self.nx / factor - 1e-9)))
         return Grid(wcs, shape)
 
+    def blocks(self, side: int) -> list[tuple[int, int, int, int]]:
+        """Return the grid cut into blocks of at most ``side`` x ``side`` pixels, row-major ``(y0, y1, x0, x1)``."""
+        if side < 1:
+            raise ValueError(f"side must be >= 1, got {side}")
+        return [
+            (y0, min(self.ny, y0 + side), x0, min(self.nx, x0 + side))
+            for y0 in range(0, self.ny, side)
+            for x0 in range(0, self.nx, side)
+        ]
+
     def cutout(self, y0: int, y1: int, x0: int, x1: int) -> Grid:
         """The sub-grid of rows ``y0:y1`` and columns ``x0:x1``."""
         if not (0 <= y0 < y1 <= self.ny and 0 <= x0 < x1 <= self.nx):
@@ -517,6 +527,39 @@ def footprint_bbox(
     if x0 >= x1 or y0 >= y1:
         return None
     return (y0, y1, x0, x1)
+
+
+def input_window(
+    wcs_in: WCS, shape_in: tuple[int, int], grid: Grid, *, pad: int = 3
+) -> tuple[int, int, int, int] | None:
+    """Return the rows and columns ``(y0, y1, x0, x1)`` of an input image that ``grid`` samples, or None.
+
+    The grid's edges are mapped into the input (the image of a convex grid lies inside the image of
+    its border), widened by ``pad`` pixels for the bilinear neighbours and clamped to the input, so
+    a reader can fetch just that window of a large image.
+    """
+    x, y = _edge_pixels(grid.shape, 33)
+    ix, iy = _Mapper(wcs_in, grid.wcs)(x, y)
+    ny, nx = shape_in
+    ok = np.isfinite(ix) & np.isfinite(iy)
+    if not ok.any():
+        return None
+    if not ok.all():
+        return (0, ny, 0, nx)
+    x0 = max(0, math.floor(ix.min()) - pad)
+    x1 = min(nx, math.ceil(ix.max()) + pad + 1)
+    y0 = max(0, math.floor(iy.min()) - pad)
+    y1 = min(ny, math.ceil(iy.max()) + pad + 1)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return (y0, y1, x0, x1)
+
+
+def window_wcs(wcs: WCS, y0: int, x0: int) -> WCS:
+    """Return the WCS of the window of an image that starts at row ``y0`` and column ``x0``."""
+    if y0 == 0 and x0 == 0:
+        return wcs
+    return wcs.slice((slice(y0, None), slice(x0, None)))
 
 
 def reproject_fast(
