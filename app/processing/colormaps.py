@@ -133,7 +133,7 @@ def _cached_lut(key: str) -> np.ndarray:
 
 
 def get_lut(name: str) -> np.ndarray:
-    """The read-only ``256 x 3`` uint8 lookup table of colormap ``name`` (aliases accepted)."""
+    """Return the read-only ``256 x 3`` uint8 lookup table of colormap ``name`` (aliases accepted)."""
     return _cached_lut(canonical_name(name))
 
 

@@ -82,6 +82,7 @@ class AutoStretch:
     noise: float
 
     def describe(self) -> str:
+        """Summarize the parameters as ``asinh_a=...,vmin=...,vmax=...,noise=...``."""
         return f"asinh_a={self.asinh_a:.4g},vmin={self.vmin:.4g},vmax={self.vmax:.4g},noise={self.noise:.3g}"
 
 
@@ -197,7 +198,7 @@ def srgb_encode(x: np.ndarray) -> np.ndarray:
 
 
 def channel_color(style: ChannelStyle) -> np.ndarray:
-    """The display RGB colour (in ``[0, 1]``) of a colour channel: full-saturation hue or explicit RGB."""
+    """Resolve the display RGB colour (in ``[0, 1]``) of a colour channel: full-saturation hue or explicit RGB."""
     if style.rgb is not None:
         return np.clip(np.asarray(style.rgb, dtype=np.float32), 0.0, 1.0)
     if style.hue is not None:

@@ -89,10 +89,11 @@ class Catalog:
     fwhm: np.ndarray | None = None
 
     def __len__(self) -> int:
+        """Return the number of sources."""
         return int(self.x.size)
 
     def take(self, index: np.ndarray) -> Catalog:
-        """The rows at ``index``, in that order."""
+        """Select the rows at ``index``, in that order."""
 
         def pick(col: np.ndarray | None) -> np.ndarray | None:
             return None if col is None else col[index]

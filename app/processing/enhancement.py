@@ -36,7 +36,7 @@ HISTEQ_BINS = 4096
 
 
 def sample_finite(data: np.ndarray, *, max_samples: int = MAX_SAMPLES) -> np.ndarray:
-    """A strided sample of at most ~``max_samples`` finite values of ``data`` (float64, 1-D)."""
+    """Take a strided sample of at most ~``max_samples`` finite values of ``data`` (float64, 1-D)."""
     flat = data.reshape(-1)
     step = max(1, flat.size // max_samples)
     sample = np.asarray(flat[::step], dtype=np.float64)
@@ -81,7 +81,7 @@ def display_limits(
 
 
 def normalize(data: np.ndarray, vmin: float, vmax: float, *, out: np.ndarray | None = None) -> np.ndarray:
-    """``(data - vmin) / (vmax - vmin)`` clipped to ``[0, 1]``; NaN becomes 0. float32."""
+    """Map ``data`` to ``(data - vmin) / (vmax - vmin)`` clipped to ``[0, 1]``; NaN becomes 0. float32."""
     if out is None:
         out = np.array(data, dtype=np.float32, copy=True)
     elif out is not data:

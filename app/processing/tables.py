@@ -296,7 +296,7 @@ def _numbers(values: Any) -> list[float | None]:
 
 
 def spectrum(hdul: fits.HDUList, *, hdu_index: int = 1) -> dict[str, Any]:
-    """The wavelength column and the 1-D spectral columns of a table HDU."""
+    """Extract the wavelength column and the 1-D spectral columns of a table HDU."""
     hdu = _table_hdu(hdul, hdu_index)
     data = _table_data(hdu)
     by_upper = {col.name.upper(): col for col in hdu.columns}

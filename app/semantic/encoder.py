@@ -288,7 +288,7 @@ _ENCODER_LOCK = threading.Lock()
 
 
 def get_encoder() -> MiniLMEncoder:
-    """The process-wide encoder, loaded on first use (thread-safe, once per process)."""
+    """Return the process-wide encoder, loading it on first use (thread-safe, once per process)."""
     global _ENCODER
     if _ENCODER is None:
         with _ENCODER_LOCK:
