@@ -348,6 +348,28 @@ def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
     return rows
 
 
+def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
+    """Pick what to read the plane from: plain file reads when possible, else the HDU's data or section."""
+    plane: Any = _file_rows(path, hdu, info, lead)
+    if plane is None:
+        source: Any = hdu.section if compressed else hdu.data
+        if source is None:
+            raise NoImageData()
+        plane = source[lead] if lead else source
+    return plane
+
+
+def _downscaled(
+    plane: Any, factor: int, method: DownscaleMethod, header: fits.Header, *, compressed: bool
+) -> np.ndarray:
+    """Convert the plane to float32, downscaled by ``factor`` with ``method`` (as is when ``factor`` is 1)."""
+    if factor == 1:
+        return _banded_scale(plane, header, compressed)
+    if method == "stride":
+        return _scale_raw(plane[::factor, ::factor], header, compressed=compressed, owned=_owned(plane))
+    return _block_mean(plane, factor, header, compressed)
+
+
 def read_plane(
     path: Path | str,
     *,
@@ -399,18 +421,8 @@ def read_plane(
         compressed = isinstance(hdu, fits.CompImageHDU)
         lead = _leading_index(info, used_slice)
         try:
-            plane: Any = _file_rows(path, hdu, info, lead)
-            if plane is None:
-                source: Any = hdu.section if compressed else hdu.data
-                if source is None:
-                    raise NoImageData()
-                plane = source[lead] if lead else source
-            if factor == 1:
-                data = _banded_scale(plane, info.header, compressed)
-            elif method == "stride":
-                data = _scale_raw(plane[::factor, ::factor], info.header, compressed=compressed, owned=_owned(plane))
-            else:
-                data = _block_mean(plane, factor, info.header, compressed)
+            plane = _plane_source(path, hdu, info, lead, compressed=compressed)
+            data = _downscaled(plane, factor, method, info.header, compressed=compressed)
         except ProcessingError:
             raise
         except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
