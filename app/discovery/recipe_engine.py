@@ -162,7 +162,8 @@ def group_by_position(observations: list[ObservationInput]) -> list[list[Observa
 
 
 def _pos(obs: ObservationInput) -> tuple[float, float]:
-    assert obs.ra is not None and obs.dec is not None
+    assert obs.ra is not None
+    assert obs.dec is not None
     return (obs.ra, obs.dec)
 
 
