@@ -306,9 +306,10 @@ def letterbox(rgb01: np.ndarray, width: int, height: int) -> tuple[np.ndarray, t
     np.multiply(np.clip(flipped, 0.0, 1.0), 255.0, out=flipped)
     np.rint(flipped, out=flipped)
     pixels[...] = flipped
-    h, w = fit_size((int(rgb01.shape[0]), int(rgb01.shape[1])), width, height)
+    size = (int(rgb01.shape[0]), int(rgb01.shape[1]))
+    h, w = fit_size(size, width, height)
     image = Image.fromarray(pixels, mode="RGB")
-    if (h, w) != pixels.shape[:2]:
+    if (h, w) != size:
         image = image.resize((w, h), Image.Resampling.LANCZOS)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     top, left = (height - h) // 2, (width - w) // 2

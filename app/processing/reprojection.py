@@ -480,6 +480,8 @@ def _resample_band(
         ys[outside] = 0.0
     np.clip(xs, 0.0, nx_in - 1.0, out=xs)
     np.clip(ys, 0.0, ny_in - 1.0, out=ys)
+    values: np.ndarray
+    weight: np.ndarray | None
     if nx_in < 2 or ny_in < 2:
         from scipy.ndimage import map_coordinates
 

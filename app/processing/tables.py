@@ -120,7 +120,8 @@ def _table_hdu(hdul: fits.HDUList, hdu_index: int) -> Any:
 
 def _column(data: Any, name: str) -> np.ndarray:
     try:
-        return data.field(name)
+        column: np.ndarray = data.field(name)
+        return column
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
         raise InvalidFits("FITS table data is truncated or unreadable") from error
 
