@@ -63,22 +63,29 @@ def rule_violations(relative: str, name: str) -> list[str]:
     if package == "worker" and _starts(name, ("app.api", "app.mast", "app.schemas", *(f"app.{f}" for f in FEATURES))):
         found.append("the worker runtime imports no feature and no wiring")
     if package in FEATURES:
-        others = tuple(f"app.{f}" for f in FEATURES if f != package)
-        if _starts(name, (*others, "app.mast")):
-            found.append("one feature never imports another")
-        if _starts(name, ("app.api",)) and parts[-1] != "routes.py":
-            found.append("only routes use the wiring")
-        if (
-            parts[-1] == "routes.py"
-            and name.startswith("app.")
-            and not _starts(name, (f"app.{package}.schemas", f"app.{package}.service", "app.api", "app.schemas"))
-        ):
-            found.append("routes import their feature's schemas and service, the shared schemas and the wiring only")
+        found.extend(_feature_violations(package, parts[-1], name))
     if package == "mast" and (_starts(name, ENGINE_MODULES) or _starts(name, HEAVY)):
         found.append("the proxy never imports an engine module or the numeric stack")
     web_allowed = relative.startswith(WEB_ALLOWED) or parts[-1] == "routes.py"
     if _starts(name, WEB) and not web_allowed:
         found.append("below the routes nothing imports FastAPI")
+    return found
+
+
+def _feature_violations(package: str, filename: str, name: str) -> list[str]:
+    """The rules of a feature package: no other feature, and the wiring only from its routes."""
+    found: list[str] = []
+    others = tuple(f"app.{f}" for f in FEATURES if f != package)
+    if _starts(name, (*others, "app.mast")):
+        found.append("one feature never imports another")
+    if _starts(name, ("app.api",)) and filename != "routes.py":
+        found.append("only routes use the wiring")
+    if (
+        filename == "routes.py"
+        and name.startswith("app.")
+        and not _starts(name, (f"app.{package}.schemas", f"app.{package}.service", "app.api", "app.schemas"))
+    ):
+        found.append("routes import their feature's schemas and service, the shared schemas and the wiring only")
     return found
 
 

@@ -137,6 +137,6 @@ def table_page(
 
 @job_entry
 def spectral_data(key: str, *, hdu_index: int = 1) -> dict[str, Any]:
-    """The wavelength column and the 1-D spectral columns of a table HDU (E15)."""
+    """Read the wavelength column and the 1-D spectral columns of a table HDU (E15)."""
     with open_fits(local_path(key)) as hdul:
         return tables.spectrum(hdul, hdu_index=hdu_index)

@@ -30,7 +30,7 @@ MAX_PAGE_SIZE = 500
 
 
 def build_region(request: RegionStatisticsRequest) -> regions.Region:
-    """The numeric region of the request, or 400 when its object is missing or malformed."""
+    """Build the numeric region of the request, or raise a 400 when its object is missing or malformed."""
     if request.region_type == "rectangle":
         if request.rectangle is None:
             raise InvalidRequestError("Rectangle region parameters required")

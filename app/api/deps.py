@@ -26,37 +26,37 @@ if TYPE_CHECKING:
 
 
 def get_app_settings(request: Request) -> Settings:
-    """The settings the app was built with."""
+    """Return the settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_storage(request: Request) -> StorageProvider:
-    """The storage provider created in the lifespan."""
+    """Return the storage provider created in the lifespan."""
     storage: StorageProvider = request.app.state.storage
     return storage
 
 
 def get_executor(request: Request) -> JobExecutor:
-    """The engine's job executor created in the lifespan."""
+    """Return the engine's job executor created in the lifespan."""
     executor: JobExecutor = request.app.state.executor
     return executor
 
 
 def get_semantic_service(request: Request) -> SemanticService:
-    """The engine's semantic search service created in the lifespan."""
+    """Return the engine's semantic search service created in the lifespan."""
     service: SemanticService = request.app.state.semantic
     return service
 
 
 def get_mast_service(request: Request) -> MastService:
-    """The proxy's MAST search service created in the lifespan."""
+    """Return the proxy's MAST search service created in the lifespan."""
     service: MastService = request.app.state.mast_service
     return service
 
 
 def get_download_manager(request: Request) -> DownloadManager:
-    """The proxy's download job manager created in the lifespan."""
+    """Return the proxy's download job manager created in the lifespan."""
     manager: DownloadManager = request.app.state.download_manager
     return manager
 

@@ -31,7 +31,7 @@ def describe(error: ValidationError) -> str:
 
 
 def _types_only(model: type[BaseModel]) -> inspect.Signature:
-    """The model's signature with each constraint stripped, so FastAPI parses types and the model checks ranges."""
+    """Copy the model's signature without its constraints, so FastAPI parses types and the model checks ranges."""
     signature = inspect.signature(model)
     parameters = []
     for parameter in signature.parameters.values():

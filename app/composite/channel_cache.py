@@ -79,7 +79,7 @@ class DiskChannelCache:
         return self.directory / f"{self.digest(key)}{SUFFIX}"
 
     def get(self, key: tuple[object, ...], shape: tuple[int, ...]) -> np.ndarray | None:
-        """The cached read-only float32 array of ``key`` with ``shape``, or ``None`` on a miss.
+        """Return the cached read-only float32 array of ``key`` with ``shape``, or ``None`` on a miss.
 
         Expired, unreadable and wrongly shaped files are deleted (the caller then rewrites them).
         """

@@ -67,7 +67,7 @@ class DaskBackend:
             from distributed import Client
 
             try:
-                client = await Client(
+                client = await Client(  # type: ignore[no-untyped-call]
                     self.address,
                     asynchronous=True,
                     timeout=self.connect_timeout,
@@ -83,7 +83,7 @@ class DaskBackend:
     async def run(self, call: Callable[[], T], *, label: str) -> T:
         """Submit ``call`` to the cluster and await its result."""
         from distributed import KilledWorker
-        from distributed.comm import CommClosedError
+        from distributed.comm.core import CommClosedError
 
         client = await self._connected()
         future = client.submit(call, pure=False, key=f"{label}-{uuid.uuid4().hex}")

@@ -33,6 +33,7 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object: time, level, logger, message, request id, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one JSON object on one line."""
         payload: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
@@ -58,7 +59,7 @@ _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]
 
 
 def escape_control(value: object) -> str:
-    """``str(value)`` with every control character escaped (``\\n``, ``\\x1b``, ...)."""
+    r"""Return ``str(value)`` with every control character escaped (``\n``, ``\x1b``, ...)."""
     return str(value).translate(_CONTROL_ESCAPES)
 
 
@@ -70,6 +71,7 @@ class TextFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one line, followed by its indented traceback lines if any."""
         fields = " ".join(
             f"{k}={escape_control(v)}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
         )
@@ -104,6 +106,7 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection; only HTTP requests are tagged, logged and size-limited."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

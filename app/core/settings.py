@@ -122,6 +122,7 @@ class Settings(BaseSettings):
 
     @property
     def max_fits_file_size_bytes(self) -> int:
+        """Return ``MAX_FITS_FILE_SIZE_MB`` in bytes."""
         return self.max_fits_file_size_mb * MIB
 
 

@@ -89,7 +89,7 @@ class Candidate:
 
 
 def parse_filter(name: str) -> Band | None:
-    """The defining element of a JWST filter name (``F444W;F470N`` -> F470N at 4.70 µm), or ``None``."""
+    """Parse the defining element of a JWST filter name (``F444W;F470N`` -> F470N at 4.70 µm), or ``None``."""
     best: tuple[int, Band] | None = None
     for token in re.split(r"[;,+/\s]+", name.strip()):
         match = _FILTER.match(token)
@@ -108,7 +108,7 @@ def _now_mjd() -> float:
 
 
 def is_excluded(obs: ObservationInput, *, now_mjd: float) -> bool:
-    """True for spectral, proprietary, calibration or background observations."""
+    """Tell whether an observation is spectral, proprietary, calibration or background."""
     if obs.dataproduct_type and obs.dataproduct_type.strip().lower() in SPECTRAL_PRODUCT_TYPES:
         return True
     if any(_SPECTRAL_ELEMENT.search(tok) for tok in re.split(r"[;,+/\s]+", obs.filter.strip()) if tok):
@@ -162,12 +162,13 @@ def group_by_position(observations: list[ObservationInput]) -> list[list[Observa
 
 
 def _pos(obs: ObservationInput) -> tuple[float, float]:
-    assert obs.ra is not None and obs.dec is not None
+    assert obs.ra is not None
+    assert obs.dec is not None
     return (obs.ra, obs.dec)
 
 
 def _entries(observations: Iterable[ObservationInput]) -> dict[str, list[FilterEntry]]:
-    """Filters per instrument (upper-cased), one entry per filter name, sorted by wavelength."""
+    """Group the filters per instrument (upper-cased), one entry per filter name, sorted by wavelength."""
     by_key: dict[tuple[str, str], FilterEntry] = {}
     for obs in observations:
         resolved = _wavelength(obs)

@@ -49,7 +49,7 @@ for _prefix, _uri in (("x", NS_X), ("rdf", NS_RDF), ("avm", NS_AVM), ("dc", NS_D
 
 
 def linear_matrix(wcs: WCS) -> np.ndarray:
-    """The 2x2 CD matrix (degrees per pixel) of a celestial WCS, whether it uses CD or PC + CDELT."""
+    """Return the 2x2 CD matrix (degrees per pixel) of a celestial WCS, whether it uses CD or PC + CDELT."""
     return np.asarray(wcs.pixel_scale_matrix, dtype=np.float64)
 
 
@@ -72,7 +72,7 @@ def scale_and_rotation(cd: np.ndarray) -> tuple[float, float, float]:
 
 
 def display_wcs(wcs: WCS, in_shape: tuple[int, int], out_shape: tuple[int, int], *, flipped: bool = True) -> WCS:
-    """A copy of the celestial ``wcs`` of an ``in_shape`` (ny, nx) image, rescaled to ``out_shape``.
+    """Copy the celestial ``wcs`` of an ``in_shape`` (ny, nx) image, rescaled to ``out_shape``.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def _frame(wcs: WCS) -> str:
 
 
 def avm_xmp(wcs: WCS, shape: tuple[int, int], *, metadata: dict[str, Any] | None = None) -> str:
-    """An XMP packet with AVM 1.2 spatial metadata (and optional descriptive fields).
+    """Build an XMP packet with AVM 1.2 spatial metadata (and optional descriptive fields).
 
     Parameters
     ----------

@@ -59,7 +59,7 @@ def _ramp() -> np.ndarray:
 
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.asarray(np.round(np.clip(rgb, 0.0, 1.0) * 255.0), dtype=np.uint8)
 
 
 def _from_points(points: tuple[tuple[int, int, int], ...]) -> np.ndarray:
@@ -133,7 +133,7 @@ def _cached_lut(key: str) -> np.ndarray:
 
 
 def get_lut(name: str) -> np.ndarray:
-    """The read-only ``256 x 3`` uint8 lookup table of colormap ``name`` (aliases accepted)."""
+    """Return the read-only ``256 x 3`` uint8 lookup table of colormap ``name`` (aliases accepted)."""
     return _cached_lut(canonical_name(name))
 
 
@@ -143,7 +143,7 @@ def to_index(x01: np.ndarray) -> np.ndarray:
     np.nan_to_num(scaled, copy=False, nan=0.0, posinf=LUT_SIZE - 1, neginf=0.0)
     np.clip(scaled, 0.0, LUT_SIZE - 1, out=scaled)
     scaled += np.float32(0.5)
-    return scaled.astype(np.uint8)
+    return np.asarray(scaled, dtype=np.uint8)
 
 
 def apply_colormap(x01: np.ndarray, name: str) -> np.ndarray:
@@ -157,7 +157,8 @@ def apply_colormap(x01: np.ndarray, name: str) -> np.ndarray:
         One of :data:`COLORMAP_NAMES` or an alias from :data:`ALIASES` (e.g. ``grayscale``).
     """
     lut = get_lut(name)
-    return lut[to_index(x01)]
+    rgb: np.ndarray = lut[to_index(x01)]
+    return rgb
 
 
 def apply_gray(x01: np.ndarray) -> np.ndarray:

@@ -82,6 +82,7 @@ class AutoStretch:
     noise: float
 
     def describe(self) -> str:
+        """Summarize the parameters as ``asinh_a=...,vmin=...,vmax=...,noise=...``."""
         return f"asinh_a={self.asinh_a:.4g},vmin={self.vmin:.4g},vmax={self.vmax:.4g},noise={self.noise:.3g}"
 
 
@@ -197,7 +198,7 @@ def srgb_encode(x: np.ndarray) -> np.ndarray:
 
 
 def channel_color(style: ChannelStyle) -> np.ndarray:
-    """The display RGB colour (in ``[0, 1]``) of a colour channel: full-saturation hue or explicit RGB."""
+    """Resolve the display RGB colour (in ``[0, 1]``) of a colour channel: full-saturation hue or explicit RGB."""
     if style.rgb is not None:
         return np.clip(np.asarray(style.rgb, dtype=np.float32), 0.0, 1.0)
     if style.hue is not None:
@@ -305,9 +306,10 @@ def letterbox(rgb01: np.ndarray, width: int, height: int) -> tuple[np.ndarray, t
     np.multiply(np.clip(flipped, 0.0, 1.0), 255.0, out=flipped)
     np.rint(flipped, out=flipped)
     pixels[...] = flipped
-    h, w = fit_size((int(rgb01.shape[0]), int(rgb01.shape[1])), width, height)
+    size = (int(rgb01.shape[0]), int(rgb01.shape[1]))
+    h, w = fit_size(size, width, height)
     image = Image.fromarray(pixels, mode="RGB")
-    if (h, w) != pixels.shape[:2]:
+    if (h, w) != size:
         image = image.resize((w, h), Image.Resampling.LANCZOS)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     top, left = (height - h) // 2, (width - w) // 2

@@ -89,10 +89,11 @@ class Catalog:
     fwhm: np.ndarray | None = None
 
     def __len__(self) -> int:
+        """Return the number of sources."""
         return int(self.x.size)
 
     def take(self, index: np.ndarray) -> Catalog:
-        """The rows at ``index``, in that order."""
+        """Select the rows at ``index``, in that order."""
 
         def pick(col: np.ndarray | None) -> np.ndarray | None:
             return None if col is None else col[index]
@@ -167,14 +168,17 @@ def _gaussian_kernel(fwhm: float) -> np.ndarray:
     half = max(1, math.ceil(2.0 * sigma))
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     kernel = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2.0 * sigma**2))
-    return (kernel / kernel.sum()).astype(np.float32)
+    return np.asarray(kernel / kernel.sum(), dtype=np.float32)
 
 
 def _finder_catalog(table: Any, *, roundness_column: str) -> Catalog:
     if table is None or len(table) == 0:
         empty = np.empty(0)
         return Catalog(empty, empty, empty, empty, empty, empty)
-    col = lambda name: np.asarray(table[name], dtype=np.float64)  # noqa: E731
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(table[name], dtype=np.float64)
+
     return Catalog(
         x=col("x_centroid"),
         y=col("y_centroid"),

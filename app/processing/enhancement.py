@@ -36,7 +36,7 @@ HISTEQ_BINS = 4096
 
 
 def sample_finite(data: np.ndarray, *, max_samples: int = MAX_SAMPLES) -> np.ndarray:
-    """A strided sample of at most ~``max_samples`` finite values of ``data`` (float64, 1-D)."""
+    """Take a strided sample of at most ~``max_samples`` finite values of ``data`` (float64, 1-D)."""
     flat = data.reshape(-1)
     step = max(1, flat.size // max_samples)
     sample = np.asarray(flat[::step], dtype=np.float64)
@@ -81,7 +81,7 @@ def display_limits(
 
 
 def normalize(data: np.ndarray, vmin: float, vmax: float, *, out: np.ndarray | None = None) -> np.ndarray:
-    """``(data - vmin) / (vmax - vmin)`` clipped to ``[0, 1]``; NaN becomes 0. float32."""
+    """Map ``data`` to ``(data - vmin) / (vmax - vmin)`` clipped to ``[0, 1]``; NaN becomes 0. float32."""
     if out is None:
         out = np.array(data, dtype=np.float32, copy=True)
     elif out is not data:
@@ -99,7 +99,8 @@ def _linear(x: np.ndarray, **_: float) -> np.ndarray:
 
 
 def _sqrt(x: np.ndarray, **_: float) -> np.ndarray:
-    return np.sqrt(x, out=x)
+    np.sqrt(x, out=x)
+    return x
 
 
 def _asinh(x: np.ndarray, *, asinh_a: float = 0.1, **_: float) -> np.ndarray:
@@ -118,7 +119,8 @@ def _log(x: np.ndarray, **_: float) -> np.ndarray:
 
 
 def _power(x: np.ndarray, *, gamma: float = 1.0, **_: float) -> np.ndarray:
-    return np.power(x, np.float32(1.0 / gamma), out=x)
+    np.power(x, np.float32(1.0 / gamma), out=x)
+    return x
 
 
 def _histeq(x: np.ndarray, **_: float) -> np.ndarray:
@@ -218,7 +220,8 @@ def apply_levels(
 
 def _s_curve(x: np.ndarray) -> np.ndarray:
     # smoothstep: 3x^2 - 2x^3, steeper mid-tones
-    return x * x * (3.0 - 2.0 * x)
+    curved: np.ndarray = x * x * (3.0 - 2.0 * x)
+    return curved
 
 
 def _inverse_s(x: np.ndarray) -> np.ndarray:
@@ -227,11 +230,13 @@ def _inverse_s(x: np.ndarray) -> np.ndarray:
 
 
 def _shadows(x: np.ndarray) -> np.ndarray:
-    return np.power(x, np.float32(0.6))
+    lifted: np.ndarray = np.power(x, np.float32(0.6))
+    return lifted
 
 
 def _highlights(x: np.ndarray) -> np.ndarray:
-    return np.power(x, np.float32(1.6))
+    lowered: np.ndarray = np.power(x, np.float32(1.6))
+    return lowered
 
 
 CURVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {

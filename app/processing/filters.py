@@ -30,15 +30,18 @@ TRUNCATE = 4.0
 
 
 def _gaussian(data: np.ndarray, *, sigma: float, size: int) -> np.ndarray:
-    return ndimage.gaussian_filter(data, sigma=sigma, mode="nearest", truncate=TRUNCATE)
+    smoothed: np.ndarray = ndimage.gaussian_filter(data, sigma=sigma, mode="nearest", truncate=TRUNCATE)
+    return smoothed
 
 
 def _median(data: np.ndarray, *, sigma: float, size: int) -> np.ndarray:
-    return ndimage.median_filter(data, size=size, mode="nearest")
+    smoothed: np.ndarray = ndimage.median_filter(data, size=size, mode="nearest")
+    return smoothed
 
 
 def _box(data: np.ndarray, *, sigma: float, size: int) -> np.ndarray:
-    return ndimage.uniform_filter(data, size=size, mode="nearest")
+    smoothed: np.ndarray = ndimage.uniform_filter(data, size=size, mode="nearest")
+    return smoothed
 
 
 def _normalised(data: np.ndarray, smooth: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -51,7 +54,7 @@ def _normalised(data: np.ndarray, smooth: Callable[[np.ndarray], np.ndarray]) ->
     num = smooth(filled)
     den = smooth(weights)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
+        out: np.ndarray = num / den
     out[den <= 1e-6] = np.nan
     return out
 

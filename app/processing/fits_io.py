@@ -52,14 +52,17 @@ class ImageInfo:
 
     @property
     def ny(self) -> int:
+        """Number of rows (second-to-last axis)."""
         return self.shape[-2]
 
     @property
     def nx(self) -> int:
+        """Number of columns (last axis)."""
         return self.shape[-1]
 
     @property
     def n_elements(self) -> int:
+        """Number of values in the whole HDU (all axes)."""
         return math.prod(self.shape)
 
     @property
@@ -69,6 +72,7 @@ class ImageInfo:
 
     @property
     def is_cube(self) -> bool:
+        """Whether the data has 3 or more dimensions."""
         return len(self.shape) >= 3
 
 
@@ -84,6 +88,7 @@ class Plane:
 
     @property
     def original_shape(self) -> tuple[int, int]:
+        """Shape ``(ny, nx)`` of the plane at full resolution."""
         return (self.info.ny, self.info.nx)
 
 
@@ -175,7 +180,7 @@ def check_elements(info: ImageInfo, max_elements: int) -> None:
 
 
 def resolve_slice(info: ImageInfo, slice_index: int = -1) -> int:
-    """The slice actually used: -1 means the middle one; larger values are clamped."""
+    """Resolve the slice actually used: -1 means the middle one; larger values are clamped."""
     if not info.is_cube:
         return 0
     if slice_index < 0:
@@ -266,7 +271,7 @@ class _FileRows:
 
 
 def _file_rows(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...]) -> _FileRows | None:
-    """A :class:`_FileRows` reader for a plain (not tile- or gzip-compressed) image HDU, else ``None``."""
+    """Make a :class:`_FileRows` reader for a plain (not tile- or gzip-compressed) image HDU, else ``None``."""
     if isinstance(hdu, fits.CompImageHDU) or info.bitpix not in _BITPIX_DTYPES:
         return None
     try:
@@ -286,7 +291,7 @@ def _owned(plane: Any) -> bool:
 
 
 def _banded_scale(plane: Any, header: fits.Header, compressed: bool) -> np.ndarray:
-    """The whole plane as float32, converted band by band (no full-size raw copy beside the result)."""
+    """Convert the whole plane to float32 band by band (no full-size raw copy beside the result)."""
     ny, nx = plane.shape
     out = np.empty((ny, nx), dtype=np.float32)
     band = max(1, BAND_BYTES // max(1, nx * 8))
@@ -329,7 +334,7 @@ def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) 
 
 
 def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
-    """Sums of ``factor x factor`` blocks of a 2-D float32 array whose shape is a multiple of ``factor``.
+    """Sum the ``factor x factor`` blocks of a 2-D float32 array whose shape is a multiple of ``factor``.
 
     Adds strided slices instead of reducing a 4-D reshape: memory-bound and several times faster
     for the small factors used here.
@@ -341,6 +346,28 @@ def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
     for k in range(1, factor):
         rows += cols[k::factor]
     return rows
+
+
+def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
+    """Pick what to read the plane from: plain file reads when possible, else the HDU's data or section."""
+    plane: Any = _file_rows(path, hdu, info, lead)
+    if plane is None:
+        source: Any = hdu.section if compressed else hdu.data
+        if source is None:
+            raise NoImageData()
+        plane = source[lead] if lead else source
+    return plane
+
+
+def _downscaled(
+    plane: Any, factor: int, method: DownscaleMethod, header: fits.Header, *, compressed: bool
+) -> np.ndarray:
+    """Convert the plane to float32, downscaled by ``factor`` with ``method`` (as is when ``factor`` is 1)."""
+    if factor == 1:
+        return _banded_scale(plane, header, compressed)
+    if method == "stride":
+        return _scale_raw(plane[::factor, ::factor], header, compressed=compressed, owned=_owned(plane))
+    return _block_mean(plane, factor, header, compressed)
 
 
 def read_plane(
@@ -394,18 +421,8 @@ def read_plane(
         compressed = isinstance(hdu, fits.CompImageHDU)
         lead = _leading_index(info, used_slice)
         try:
-            plane: Any = _file_rows(path, hdu, info, lead)
-            if plane is None:
-                source: Any = hdu.section if compressed else hdu.data
-                if source is None:
-                    raise NoImageData()
-                plane = source[lead] if lead else source
-            if factor == 1:
-                data = _banded_scale(plane, info.header, compressed)
-            elif method == "stride":
-                data = _scale_raw(plane[::factor, ::factor], info.header, compressed=compressed, owned=_owned(plane))
-            else:
-                data = _block_mean(plane, factor, info.header, compressed)
+            plane = _plane_source(path, hdu, info, lead, compressed=compressed)
+            data = _downscaled(plane, factor, method, info.header, compressed=compressed)
         except ProcessingError:
             raise
         except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
@@ -437,7 +454,7 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:
-    """The celestial part of the header's WCS, or ``None`` when there is none (or it is broken)."""
+    """Extract the celestial part of the header's WCS, or ``None`` when there is none (or it is broken)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)

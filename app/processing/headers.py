@@ -19,7 +19,7 @@ def _num(value: Any, default: float = 0.0) -> float:
 
 
 def pixel_wcs(header: Any) -> dict[str, Any] | None:
-    """The contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS."""
+    """Build the contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS."""
     crpix1, crval1 = _num(header.get("CRPIX1")), _num(header.get("CRVAL1"))
     if crpix1 == 0.0 and crval1 == 0.0:
         return None
@@ -90,7 +90,7 @@ def slice_unit(cunit3: str) -> str:
 
 
 def cube_axis(header: Any) -> dict[str, Any] | None:
-    """The third axis (CRVAL3, CDELT3 or CD3_3, CRPIX3, CUNIT3, CTYPE3); ``None`` without CRVAL3 and a step."""
+    """Describe the third axis (CRVAL3, CDELT3 or CD3_3, CRPIX3, CUNIT3, CTYPE3); ``None`` without CRVAL3 and a step."""
     step = header.get("CDELT3", header.get("CD3_3"))
     if "CRVAL3" not in header or step is None:
         return None

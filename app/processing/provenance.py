@@ -111,6 +111,16 @@ def provenance_hdus(
     header["NINPUTS"] = (len(sources), "number of input files")
     header["COMBMETH"] = (method, "combine method")
     all_cards = [_source_cards(s) for s in sources]
+    _add_input_cards(header, sources, all_cards)
+    _add_history(header, len(sources), method, weighted=weighted, offsets=offsets)
+    table = _srcmeta_table(sources, all_cards, offsets)
+    return fits.HDUList([fits.PrimaryHDU(data=data, header=header), table])
+
+
+def _add_input_cards(
+    header: fits.Header, sources: list[ImageSource], all_cards: list[dict[str, tuple[str, str]]]
+) -> None:
+    """Add one ``SRCnnnn`` card per input, the keywords all inputs share and the ``SRC*`` summaries."""
     for index, source in enumerate(sources, start=1):
         header[f"SRC{index:04d}"] = (_ascii(source.name)[-68:], f"input file {index}")
     for key in SHARED_KEYWORDS:
@@ -121,7 +131,13 @@ def provenance_hdus(
         values = sorted({cards[key][0] for cards in all_cards if key in cards})
         if values:
             header[card] = (",".join(values)[:68], f"input {key} values")
-    header.add_history(f"Mosaic of {len(sources)} files combined with '{method}' by jwst-engine.")
+
+
+def _add_history(
+    header: fits.Header, n_inputs: int, method: str, *, weighted: bool, offsets: np.ndarray | None
+) -> None:
+    """Add the HISTORY lines, with the weighting and background-matching cards when they apply."""
+    header.add_history(f"Mosaic of {n_inputs} files combined with '{method}' by jwst-engine.")
     header.add_history("Inputs reprojected (bilinear) onto a north-up TAN grid; exact zeros masked.")
     if method == "mean" and weighted:
         header["COMBWGT"] = ("inverse-variance", "mean weighted by WHT or 1/ERR**2")
@@ -129,6 +145,12 @@ def provenance_hdus(
     if offsets is not None:
         header["BKGMATCH"] = (True, "per-input background offsets subtracted")
         header.add_history("Background matched: offsets subtracted per input (SRCMETA keyword BKGOFFST).")
+
+
+def _srcmeta_table(
+    sources: list[ImageSource], all_cards: list[dict[str, tuple[str, str]]], offsets: np.ndarray | None
+) -> fits.BinTableHDU:
+    """Build the SRCMETA table: each input's provenance keywords, and its background offset if any."""
     rows: list[tuple[int, str, str, str, str]] = []
     for index, (source, cards) in enumerate(zip(sources, all_cards, strict=True), start=1):
         for key, (value, comment) in cards.items():
@@ -144,8 +166,7 @@ def provenance_hdus(
         fits.Column(name="VALUE", format=_afmt(r[3] for r in rows), array=np.array([r[3] for r in rows], dtype=str)),
         fits.Column(name="COMMENT", format=_afmt(r[4] for r in rows), array=np.array([r[4] for r in rows], dtype=str)),
     ]
-    table = fits.BinTableHDU.from_columns(columns, name="SRCMETA")
-    return fits.HDUList([fits.PrimaryHDU(data=data, header=header), table])
+    return fits.BinTableHDU.from_columns(columns, name="SRCMETA")
 
 
 def _ascii(text: str) -> str:

@@ -68,10 +68,12 @@ class Box:
 
     @property
     def n_pixels(self) -> int:
+        """Number of pixels in the box (0 when it is empty)."""
         return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
 
     @property
     def is_empty(self) -> bool:
+        """Whether the box holds no pixel."""
         return self.x1 <= self.x0 or self.y1 <= self.y0
 
 
@@ -87,7 +89,7 @@ def _pixel_span(low: float, high: float, n: int) -> tuple[int, int]:
 
 
 def bounding_box(region: Region, shape: tuple[int, int]) -> Box:
-    """The region's bounding box, clamped to an image of ``shape = (ny, nx)``."""
+    """Compute the region's bounding box, clamped to an image of ``shape = (ny, nx)``."""
     ny, nx = shape
     if isinstance(region, Rectangle):
         x0, x1 = _pixel_span(float(region.x), float(region.x) + region.width - 1, nx)

@@ -64,14 +64,17 @@ class Grid:
 
     @property
     def ny(self) -> int:
+        """Number of rows."""
         return self.shape[0]
 
     @property
     def nx(self) -> int:
+        """Number of columns."""
         return self.shape[1]
 
     @property
     def n_pixels(self) -> int:
+        """Number of pixels of the grid."""
         return self.shape[0] * self.shape[1]
 
     @property
@@ -80,7 +83,7 @@ class Grid:
         return float(np.min(np.abs(proj_plane_pixel_scales(self.wcs))))
 
     def key(self) -> str:
-        """A stable identifier of the grid (WCS header text and shape), for cache keys."""
+        """Return a stable identifier of the grid (WCS header text and shape), for cache keys."""
         text = self.wcs.to_header(relax=True).tostring() + f"|{self.shape}"
         return hashlib.sha1(text.encode()).hexdigest()
 
@@ -89,7 +92,7 @@ class Grid:
         return self.wcs.to_header(relax=True)
 
     def rescaled(self, factor: float) -> Grid:
-        """The same sky area with pixels ``factor`` times larger (``factor > 1`` shrinks the grid).
+        """Cover the same sky area with pixels ``factor`` times larger (``factor > 1`` shrinks the grid).
 
         The pixel edges of the corner stay where they are; the shape is rounded up so the whole
         area stays covered.
@@ -119,7 +122,7 @@ class Grid:
         ]
 
     def cutout(self, y0: int, y1: int, x0: int, x1: int) -> Grid:
-        """The sub-grid of rows ``y0:y1`` and columns ``x0:x1``."""
+        """Cut out the sub-grid of rows ``y0:y1`` and columns ``x0:x1``."""
         if not (0 <= y0 < y1 <= self.ny and 0 <= x0 < x1 <= self.nx):
             raise ValueError(f"cutout [{y0}:{y1}, {x0}:{x1}] outside grid of shape {self.shape}")
         wcs = self.wcs.deepcopy()
@@ -333,6 +336,7 @@ class PixelMap:
 
     @property
     def failing_fraction(self) -> float:
+        """Fraction of the lattice cells computed exactly pixel by pixel (0 without cells)."""
         return float(self.exact_cells.mean()) if self.exact_cells.size else 0.0
 
     def coordinates(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -486,6 +490,8 @@ def _resample_band(
         ys[outside] = 0.0
     np.clip(xs, 0.0, nx_in - 1.0, out=xs)
     np.clip(ys, 0.0, ny_in - 1.0, out=ys)
+    values: np.ndarray
+    weight: np.ndarray | None
     if nx_in < 2 or ny_in < 2:
         from scipy.ndimage import map_coordinates
 

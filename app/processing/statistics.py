@@ -14,7 +14,7 @@ import numpy as np
 
 
 def finite_values(data: np.ndarray, *, max_samples: int | None = None) -> np.ndarray:
-    """The finite values of ``data`` as a 1-D float64 array (a strided sample if ``max_samples``)."""
+    """Collect the finite values of ``data`` as a 1-D float64 array (a strided sample if ``max_samples``)."""
     flat = np.asarray(data).reshape(-1)
     if max_samples is not None and flat.size > max_samples:
         flat = flat[:: max(1, flat.size // max_samples)]

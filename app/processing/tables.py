@@ -120,7 +120,8 @@ def _table_hdu(hdul: fits.HDUList, hdu_index: int) -> Any:
 
 def _column(data: Any, name: str) -> np.ndarray:
     try:
-        return data.field(name)
+        column: np.ndarray = data.field(name)
+        return column
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
         raise InvalidFits("FITS table data is truncated or unreadable") from error
 
@@ -296,7 +297,7 @@ def _numbers(values: Any) -> list[float | None]:
 
 
 def spectrum(hdul: fits.HDUList, *, hdu_index: int = 1) -> dict[str, Any]:
-    """The wavelength column and the 1-D spectral columns of a table HDU."""
+    """Extract the wavelength column and the 1-D spectral columns of a table HDU."""
     hdu = _table_hdu(hdul, hdu_index)
     data = _table_data(hdu)
     by_upper = {col.name.upper(): col for col in hdu.columns}

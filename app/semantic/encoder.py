@@ -52,7 +52,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
     var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + np.float32(eps)) * weight + bias
+    normed: np.ndarray = centred / np.sqrt(var + np.float32(eps)) * weight + bias
+    return normed
 
 
 def _erf_into(z: np.ndarray, out: np.ndarray) -> None:
@@ -280,7 +281,7 @@ class MiniLMEncoder:
         weights = mask[:, :, None]
         pooled = (x * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), np.float32(1e-9))
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+        return np.asarray(pooled / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
 
 
 _ENCODER: MiniLMEncoder | None = None
@@ -288,7 +289,7 @@ _ENCODER_LOCK = threading.Lock()
 
 
 def get_encoder() -> MiniLMEncoder:
-    """The process-wide encoder, loaded on first use (thread-safe, once per process)."""
+    """Return the process-wide encoder, loading it on first use (thread-safe, once per process)."""
     global _ENCODER
     if _ENCODER is None:
         with _ENCODER_LOCK:

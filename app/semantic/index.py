@@ -115,10 +115,12 @@ class VectorIndex:
     # ------------------------------------------------------------------ paths and locks
     @property
     def snapshot_path(self) -> Path:
+        """The snapshot file (``index.bin``)."""
         return self.directory / SNAPSHOT_NAME
 
     @property
     def log_path(self) -> Path:
+        """The append-only log of upserts since the snapshot (``index.log``)."""
         return self.directory / LOG_NAME
 
     @contextmanager
@@ -320,7 +322,7 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ queries
     def count(self) -> int:
-        """Number of indexed files, after catching up with the files."""
+        """Count the indexed files, after catching up with the files."""
         with self._mutex:
             self.refresh()
             return len(self._ids)
@@ -330,7 +332,7 @@ class VectorIndex:
         return self.snapshot_path.exists() or self.log_path.exists()
 
     def search(self, query: np.ndarray, *, top_k: int, min_score: float) -> list[Hit]:
-        """The ``top_k`` rows most similar to ``query`` (cosine), best first, with a score of at least ``min_score``.
+        """Find the ``top_k`` rows most similar to ``query`` (cosine), best first, scoring at least ``min_score``.
 
         Parameters
         ----------

@@ -137,53 +137,82 @@ def describe_date(text: str) -> str:
 
 
 def metadata_to_text(meta: FileMetadata) -> str:
-    """Prose describing ``meta``, or ``""`` when no field carries anything to embed.
+    """Describe ``meta`` in prose, or return ``""`` when no field carries anything to embed.
 
     Parameters
     ----------
     meta
         The file's metadata; ``file_id`` alone is not embeddable.
     """
-    sentences: list[str] = []
+    candidates = (
+        _heading(meta.instrument, meta.target_name),
+        _clean(meta.observation_title),
+        _filter_sentence(meta.filter_name),
+        _labelled("Wavelength range:", meta.wavelength_range),
+        _exposure_sentence(meta.exposure_time),
+        _calibration_sentence(meta.calibration_level),
+        _processing_sentence(meta.processing_level),
+        _labelled("Data type", meta.data_type),
+        _date_sentence(meta.observation_date),
+        _labelled("PI", meta.proposal_pi),
+        _labelled("Proposal", meta.proposal_id),
+        _labelled("File", meta.file_name),
+    )
+    sentences = [sentence for sentence in candidates if sentence]
+    if not sentences:
+        return ""
+    text = ". ".join(sentences) + "."
+    return text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1].rstrip() + "…"
+
+
+def _heading(instrument_value: str | None, target_value: str | None) -> str:
+    """Name the instrument and the target (``"... (MIRI) observation of M16"``); ``""`` without either."""
     head: list[str] = []
-    instrument = _clean(meta.instrument)
-    target = _clean(meta.target_name)
+    instrument = _clean(instrument_value)
+    target = _clean(target_value)
     if instrument:
         described = describe_instrument(instrument)
         head.append(described if "/" in instrument else f"{described} observation")
     if target:
         head.append(f"of {target}" if head else f"Observation of {target}")
-    if head:
-        sentences.append(" ".join(head))
-    if title := _clean(meta.observation_title):
-        sentences.append(title)
-    if filter_name := _clean(meta.filter_name):
-        sentences.append(describe_filters(filter_name))
-    if wavelength := _clean(meta.wavelength_range):
-        sentences.append(f"Wavelength range: {wavelength}")
-    if meta.exposure_time is not None and (exposure := describe_exposure(meta.exposure_time)):
-        sentences.append(exposure[0].upper() + exposure[1:])
-    if meta.calibration_level is not None:
-        words = CALIBRATION_WORDS.get(meta.calibration_level)
-        level = f"Calibration level {meta.calibration_level}"
-        sentences.append(f"{level}, {words}" if words else level)
-    if processing := _clean(meta.processing_level):
-        words = PROCESSING_WORDS.get(processing.upper())
-        if words:
-            sentences.append(f"Processing level {processing}, {words}")
-        elif processing.lower() != "unknown":
-            sentences.append(f"Processing level {processing}")
-    if data_type := _clean(meta.data_type):
-        sentences.append(f"Data type {data_type}")
-    if observed := _clean(meta.observation_date):
-        sentences.append(f"Observed {describe_date(observed)}")
-    if pi := _clean(meta.proposal_pi):
-        sentences.append(f"PI {pi}")
-    if proposal := _clean(meta.proposal_id):
-        sentences.append(f"Proposal {proposal}")
-    if file_name := _clean(meta.file_name):
-        sentences.append(f"File {file_name}")
-    if not sentences:
+    return " ".join(head)
+
+
+def _labelled(label: str, value: str | None) -> str:
+    """Put ``label`` before the cleaned ``value``; ``""`` when the value is empty."""
+    cleaned = _clean(value)
+    return f"{label} {cleaned}" if cleaned else ""
+
+
+def _filter_sentence(value: str | None) -> str:
+    filter_name = _clean(value)
+    return describe_filters(filter_name) if filter_name else ""
+
+
+def _exposure_sentence(seconds: float | None) -> str:
+    exposure = describe_exposure(seconds) if seconds is not None else None
+    return exposure[0].upper() + exposure[1:] if exposure else ""
+
+
+def _calibration_sentence(calibration_level: int | None) -> str:
+    if calibration_level is None:
         return ""
-    text = ". ".join(sentences) + "."
-    return text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1].rstrip() + "…"
+    words = CALIBRATION_WORDS.get(calibration_level)
+    level = f"Calibration level {calibration_level}"
+    return f"{level}, {words}" if words else level
+
+
+def _processing_sentence(value: str | None) -> str:
+    """Name the processing level and its words; ``""`` when empty or ``unknown``."""
+    processing = _clean(value)
+    if not processing:
+        return ""
+    words = PROCESSING_WORDS.get(processing.upper())
+    if words:
+        return f"Processing level {processing}, {words}"
+    return f"Processing level {processing}" if processing.lower() != "unknown" else ""
+
+
+def _date_sentence(value: str | None) -> str:
+    observed = _clean(value)
+    return f"Observed {describe_date(observed)}" if observed else ""

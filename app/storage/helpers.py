@@ -73,14 +73,14 @@ def normalize_key(key: str) -> str:
 
 
 def display_name(key: str) -> str:
-    """The base name of a key, safe to echo in an error message."""
+    """Return the base name of a key, made safe to echo in an error message."""
     name = key.replace("\\", "/").rsplit("/", 1)[-1]
     printable = "".join(c if c.isprintable() else "?" for c in name)
     return printable[:200]
 
 
 def file_not_found(key: str) -> NotFoundError:
-    """The contract's 404 for a missing key: ``File not found: <basename>``."""
+    """Build the contract's 404 for a missing key: ``File not found: <basename>``."""
     return NotFoundError(f"File not found: {display_name(key)}")
 
 

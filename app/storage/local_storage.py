@@ -24,6 +24,7 @@ class LocalStorage(StorageProvider):
         return resolve_under_root(self.root, normalize_key(key))
 
     def local_path(self, key: str) -> Path:
+        """Return the file's path under the root: 404 when missing, 400 when not a regular file."""
         path = self._path(key)
         if not path.exists():
             raise file_not_found(key)
@@ -32,15 +33,19 @@ class LocalStorage(StorageProvider):
         return path
 
     def exists(self, key: str) -> bool:
+        """Tell whether a regular file exists at ``key``."""
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
+        """Return the file's size in bytes (404 when missing)."""
         return self.local_path(key).stat().st_size
 
     def read_bytes(self, key: str) -> bytes:
+        """Read the whole file (404 when missing)."""
         return self.local_path(key).read_bytes()
 
     def write_bytes(self, key: str, data: bytes) -> None:
+        """Write a temporary file beside the target, then rename it over the target."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -53,6 +58,7 @@ class LocalStorage(StorageProvider):
             raise
 
     def upload_file(self, key: str, source: Path) -> None:
+        """Copy ``source`` to ``key`` through a temporary file; nothing to do when it is that file."""
         target = self._path(key)
         if Path(source).resolve() == target:
             return
@@ -62,6 +68,7 @@ class LocalStorage(StorageProvider):
         os.replace(tmp, target)
 
     def delete(self, key: str) -> bool:
+        """Remove the file at ``key``; return whether there was one."""
         path = self._path(key)
         if path.is_file():
             path.unlink()
@@ -69,6 +76,7 @@ class LocalStorage(StorageProvider):
         return False
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        """List the keys of the files under ``prefix``, sorted (none when it is not a directory)."""
         base = self._path(prefix) if prefix.strip("/") else self.root.resolve()
         if not base.is_dir():
             return []

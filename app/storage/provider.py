@@ -42,7 +42,7 @@ class StorageProvider(ABC):
 
     @abstractmethod
     def read_bytes(self, key: str) -> bytes:
-        """The whole content of a (small) file."""
+        """Read the whole content of a (small) file."""
 
     @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:

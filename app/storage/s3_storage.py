@@ -75,6 +75,7 @@ class S3Storage(StorageProvider):
         return int(reply.get("KeyCount", 0)) > 0
 
     def local_path(self, key: str) -> Path:
+        """Return the object's copy in the LRU temp cache (keyed by ETag and size), downloading it on a miss."""
         clean = normalize_key(key)
         head = self._head(clean)
         if head is None:
@@ -93,15 +94,18 @@ class S3Storage(StorageProvider):
             raise StorageError() from error
 
     def exists(self, key: str) -> bool:
+        """Tell whether an object exists at ``key``."""
         return self._head(normalize_key(key)) is not None
 
     def size(self, key: str) -> int:
+        """Return the object's ``ContentLength`` (404 when missing)."""
         head = self._head(normalize_key(key))
         if head is None:
             raise file_not_found(key)
         return int(head.get("ContentLength", 0))
 
     def read_bytes(self, key: str) -> bytes:
+        """Read the whole object (404 when missing)."""
         clean = normalize_key(key)
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=clean)
@@ -112,18 +116,22 @@ class S3Storage(StorageProvider):
         return bytes(reply["Body"].read())
 
     def write_bytes(self, key: str, data: bytes) -> None:
+        """Put the object in one request (S3 replaces an object atomically)."""
         self.client.put_object(Bucket=self.bucket, Key=normalize_key(key), Body=data)
 
     def upload_file(self, key: str, source: Path) -> None:
+        """Upload a local file to ``key`` with boto3's managed transfer."""
         self.client.upload_file(str(source), self.bucket, normalize_key(key))
 
     def delete(self, key: str) -> bool:
+        """Delete the object at ``key``; return whether it existed before."""
         clean = normalize_key(key)
         existed = self._head(clean) is not None
         self.client.delete_object(Bucket=self.bucket, Key=clean)
         return existed
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        """List the keys of the objects under ``prefix``, all pages, sorted."""
         clean = normalize_key(prefix) + "/" if prefix.strip("/") else ""
         keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")

@@ -33,6 +33,8 @@ class ThumbnailResponse(BaseModel):
 
 
 class HistogramData(BaseModel):
+    """One histogram: the count of each bin, bin centres and edges, and the number of bins."""
+
     counts: list[int]
     bin_centers: list[float]
     bin_edges: list[float]
@@ -40,11 +42,15 @@ class HistogramData(BaseModel):
 
 
 class CubePosition(BaseModel):
+    """Number of slices and the slice used; ``(1, 0)`` for a plain image."""
+
     n_slices: int
     current_slice: int
 
 
 class HistogramStats(BaseModel):
+    """Minimum, maximum, mean and standard deviation of the stretched values (0 when undefined)."""
+
     min: float
     max: float
     mean: float
@@ -63,6 +69,8 @@ class HistogramResponse(BaseModel):
 
 
 class PixelWcs(BaseModel):
+    """The plane's flat WCS block (CDELT falls back to CD, CD to PC x CDELT)."""
+
     crpix1: float
     crpix2: float
     crval1: float
@@ -90,6 +98,8 @@ class PixelDataResponse(BaseModel):
 
 
 class Axis3(BaseModel):
+    """The cube's third axis, from its CRVAL3, CDELT3 (or CD3_3), CRPIX3, CUNIT3 and CTYPE3 keywords."""
+
     crval3: float
     cdelt3: float
     crpix3: float

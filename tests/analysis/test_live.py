@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -10,8 +12,9 @@ from tests.support.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
-def http(live_engine: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=live_engine.url, timeout=60)
+def http(live_engine: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_engine.url, timeout=60) as client:
+        yield client
 
 
 def test_region_statistics_live(http: httpx.Client, keys: dict[str, str]) -> None:

@@ -118,7 +118,7 @@ def test_metadata_and_embedding_round_trip() -> None:
         assert fields["Spatial.Rotation"] == pytest.approx(12.0, abs=0.01)
     assert "dc:description" in xmp
     assert "A test" in xmp
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no x:xmpmeta element"):
         parse_avm_xmp("<nothing/>")
 
 

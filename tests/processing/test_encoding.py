@@ -61,11 +61,11 @@ def test_validation_and_dispatch() -> None:
     pixels = np.zeros((4, 4), dtype=np.uint8)
     assert _decode(encode_image(pixels, "jpg")).format == "JPEG"
     assert _decode(encode_image(pixels, "PNG")).format == "PNG"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown image format 'gif'"):
         encode_image(pixels, "gif")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="image must be uint8, got float32"):
         encode_png(pixels.astype(np.float32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"image must be HxW, HxWx3 or HxWx4, got shape \(2, 2, 2\)"):
         encode_png(np.zeros((2, 2, 2), dtype=np.uint8))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"quality must be in 1\.\.100, got 0"):
         encode_jpeg(pixels, quality=0)

@@ -118,9 +118,9 @@ def test_apply_levels_and_gamma() -> None:
     assert_allclose(out, np.clip((x - 0.2) / 0.5, 0, 1), atol=1e-6)
     out = apply_levels(x.copy(), gamma=2.0)
     assert_allclose(out, x**0.5, atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="black_point and white_point must satisfy"):
         apply_levels(x.copy(), black_point=0.5, white_point=0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="gamma must be positive"):
         apply_levels(x.copy(), gamma=0.0)
 
 

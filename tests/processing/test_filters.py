@@ -59,8 +59,14 @@ def test_every_method_returns_new_float32(image: np.ndarray, method: str) -> Non
 def test_validation() -> None:
     validate_smoothing(0.1, 1)
     validate_smoothing(10.0, 25)
-    for sigma, size in ((0.09, 3), (10.1, 3), (1.0, 2), (1.0, 27), (1.0, 0)):
-        with pytest.raises(ValueError):
+    for sigma, size, rejected in (
+        (0.09, 3, "smooth_sigma"),
+        (10.1, 3, "smooth_sigma"),
+        (1.0, 2, "smooth_size"),
+        (1.0, 27, "smooth_size"),
+        (1.0, 0, "smooth_size"),
+    ):
+        with pytest.raises(ValueError, match=f"^{rejected} must be"):
             validate_smoothing(sigma, size)
     with pytest.raises(ValueError, match="unknown smoothing"):
         smooth(np.ones((4, 4)), "bilateral")

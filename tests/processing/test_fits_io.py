@@ -104,7 +104,7 @@ def test_downscale_stride_and_block(files: dict[str, Path]) -> None:
     explicit = fits_io.read_plane(files["image"], factor=2)
     assert explicit.data.shape == (45, 60)
     assert explicit.factor == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="method must be 'block' or 'stride', got 'nearest'"):
         fits_io.read_plane(files["image"], method="nearest")  # type: ignore[arg-type]
 
 

@@ -41,7 +41,7 @@ def test_histogram_matches_numpy(data: np.ndarray) -> None:
     flat = histogram(np.ones(5), bins=2)
     assert flat["bin_edges"] == [0.5, 1.0, 1.5]
     assert sum(flat["counts"]) == 5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bins must be >= 1, got 0"):
         histogram(data, bins=0)
 
 
@@ -51,7 +51,7 @@ def test_percentiles(data: np.ndarray) -> None:
     assert_allclose(list(result.values()), np.percentile(finite, [0.5, 50, 99.5]))
     assert list(result) == [0.5, 50.0, 99.5]
     assert percentiles(np.full(4, np.nan), [50])[50.0] is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="percentiles must be within 0-100, got 101"):
         percentiles(data, [101])
 
 

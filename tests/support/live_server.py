@@ -47,9 +47,10 @@ class LiveServer:
             "--workers",
             str(self.workers),
         ]
-        self.process = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with log:  # the child keeps its own descriptor; the parent only reads the file back by path
+            self.process = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_for_http(f"{self.url}/health", timeout=timeout, check=self._check_alive)
         return self
 

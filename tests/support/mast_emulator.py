@@ -469,16 +469,12 @@ class MastEmulator:
             record.status = 404
             await self._json(send, {"error": "not found"}, status=404)
             return
-        if method == "GET" and self.faults.download_status_burst > 0:
-            self.faults.download_status_burst -= 1
-            record.status = self.faults.download_status
-            await self._json(send, {"error": "unavailable"}, status=self.faults.download_status)
+        refusal = self._download_refusal(content, method, start, range_header)
+        if refusal is not None:
+            record.status, error = refusal
+            await self._json(send, {"error": error}, status=record.status)
             return
         total = len(content)
-        if start >= total and range_header:
-            record.status = 416
-            await self._json(send, {"error": "range"}, status=416)
-            return
         status = 206 if range_header else 200
         body = content[start:]
         length = self.faults.lie_length.get(uri, len(body))
@@ -494,6 +490,19 @@ class MastEmulator:
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
+        await self._send_body(uri, body, record, send)
+
+    def _download_refusal(self, content: bytes, method: str, start: int, range_header: str) -> tuple[int, str] | None:
+        """The error status and message of a download refused by a fault or a bad range, or None to serve it."""
+        if method == "GET" and self.faults.download_status_burst > 0:
+            self.faults.download_status_burst -= 1
+            return self.faults.download_status, "unavailable"
+        if start >= len(content) and range_header:
+            return 416, "range"
+        return None
+
+    async def _send_body(self, uri: str, body: bytes, record: DownloadRecord, send: Send) -> None:
+        """Stream ``body`` in pieces, applying the connection drop, stall and delay faults of ``uri``."""
         drop_at = self.faults.drop_after.pop(uri, None)
         if drop_at is None:
             drop_at = self.faults.drop_every.get(uri)
