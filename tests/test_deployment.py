@@ -33,6 +33,21 @@ def test_compose_services_ports_volumes_healthchecks() -> None:
     assert services["seaweedfs-s3"]["profiles"] == ["s3"]
 
 
+def test_cluster_profile_runs_the_engine_image_on_the_shared_volume() -> None:
+    services = _compose()["services"]
+    scheduler = services["dask-scheduler"]
+    workers = [services["dask-worker-1"], services["dask-worker-2"]]
+    assert scheduler["profiles"] == ["cluster"]
+    assert scheduler["command"][:2] == ["dask", "scheduler"]
+    for worker in workers:
+        assert worker["profiles"] == ["cluster"]
+        assert worker["build"]["dockerfile"] == "Dockerfile.engine"
+        assert worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+        assert "./data:/app/data" in worker["volumes"]
+        assert worker["environment"]["STORAGE_BASE_PATH"] == "/app/data"
+    assert services["processing-engine"]["environment"]["DASK_SCHEDULER_ADDRESS"] == "${DASK_SCHEDULER_ADDRESS:-}"
+
+
 def _install_lines(dockerfile: str) -> str:
     text = (REPO / dockerfile).read_text()
     return " ".join(line for line in text.splitlines() if "pip install" in line)
