@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import DownloadsDep, MastDep
-from app.mast.models import (
+from app.mast.schemas import (
     ChunkedDownloadRequest,
     CoordinateSearchRequest,
     DismissResponse,
