@@ -56,7 +56,7 @@ def test_mast_package_imports_no_engine_module() -> None:
 def test_below_routes_nothing_imports_fastapi() -> None:
     allowed = {"routes.py", "dependencies.py", "errors.py", "app_factory.py", "logging.py"}
     for path in (REPO / "app").rglob("*.py"):
-        if path.name in allowed or path.name.startswith("routes"):
-            continue
+        if path.name in allowed or path.name.startswith("routes") or path.parent.name == "api":
+            continue  # routes and the wiring in app/api/ sit above the services
         bad = [n for n in _imports(path) if n.startswith(("fastapi", "starlette"))]
         assert bad == [], f"{path.relative_to(REPO)} imports {bad}"
