@@ -38,11 +38,12 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.mast.chunked_downloader import DownloadOptions, download_files  # noqa: E402
-from app.mast.download_state_manager import FileState, JobState, StateStore  # noqa: E402
-from app.mast.download_tracker import JobTracker  # noqa: E402
-from app.mast.mast_service import download_url  # noqa: E402
-from app.mast.s3_downloader import S3Options, download_objects  # noqa: E402
+from app.mast.jobs.progress import JobTracker  # noqa: E402
+from app.mast.jobs.state import FileState, JobState  # noqa: E402
+from app.mast.jobs.store import StateStore  # noqa: E402
+from app.mast.jobs.transfer.http import DownloadOptions, download_files  # noqa: E402
+from app.mast.jobs.transfer.s3 import S3Options, download_objects  # noqa: E402
+from app.mast.search import download_url  # noqa: E402
 from tests.support.live_server import LiveServer  # noqa: E402
 from tests.support.net import free_port, wait_for_http  # noqa: E402
 
@@ -121,7 +122,7 @@ async def chunked(url: str, work: Path) -> float:
     async with httpx.AsyncClient(timeout=60) as client:
         errors = await download_files(client, [file], tracker, DownloadOptions())
     await tracker.stop()
-    assert not errors and file.status == "complete", errors
+    assert not errors and file.is_complete, errors
     return time.perf_counter() - start
 
 
@@ -147,7 +148,7 @@ async def s3_parallel(endpoint: str, work: Path) -> float:
     tracker.start()
     errors = await download_objects(aioboto3.Session(), opts, [file], tracker)
     await tracker.stop()
-    assert not errors and file.status == "complete", errors
+    assert not errors and file.is_complete, errors
     return time.perf_counter() - start
 
 

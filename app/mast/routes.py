@@ -109,7 +109,7 @@ async def list_products(body: ProductsRequest, mast: MastDep) -> dict[str, Any]:
     ' absolute paths. A failed download is HTTP 200 with `status: "failed"` and `error`. 504 after'
     " `MAST_DOWNLOAD_TIMEOUT`.",
 )
-async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> MastDownloadResponse:
     return await jobs.download_now(body.obs_id, body.product_type, body.product_id)
 
 
@@ -119,7 +119,7 @@ async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[s
     summary="Start a background download (P10, legacy)",
     description="Starts a job that writes astroquery's nested layout; poll `/mast/download/progress/{job_id}`.",
 )
-async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_legacy(body.obs_id, body.product_type)
 
 
@@ -129,7 +129,7 @@ async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[
     summary="Progress of a background download (P11)",
     description="The progress object of any job. 404 `Job <id> not found`.",
 )
-async def legacy_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def legacy_progress(job_id: str, jobs: DownloadsDep) -> JobProgress:
     return await jobs.progress(job_id)
 
 
@@ -141,7 +141,7 @@ async def legacy_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     " backoff) into `<MAST_DOWNLOAD_DIR>/<obs_id>/`. With `resume_job_id` naming a paused or failed"
     " job, resumes it instead. 409 if that job is already running.",
 )
-async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_chunked(body.obs_id, body.product_type, body.calib_level, body.resume_job_id)
 
 
@@ -152,7 +152,7 @@ async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> dic
     description="Continues from the saved state, keeping every byte already on disk. 404 without"
     " state, 400 for a cancelled job, 409 if it is already running. Works on any worker.",
 )
-async def resume_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def resume_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.resume(job_id)
 
 
@@ -163,7 +163,7 @@ async def resume_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     description="Stops a running job (whichever worker runs it) and keeps it resumable. 404 `No active"
     " download for job <id>`.",
 )
-async def pause_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def pause_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.pause(job_id)
 
 
@@ -173,7 +173,7 @@ async def pause_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     summary="Cancel a download (P15)",
     description="Stops a job for good; its state becomes `cancelled`. 404 `No download found for job <id>`.",
 )
-async def cancel_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def cancel_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.cancel(job_id)
 
 
@@ -184,7 +184,7 @@ async def cancel_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     description="Paused, failed or interrupted jobs with files left to fetch. When several jobs share"
     " an obs_id only the most advanced is kept; the others' state is deleted.",
 )
-async def list_resumable(jobs: DownloadsDep) -> dict[str, Any]:
+async def list_resumable(jobs: DownloadsDep) -> ResumableJobsResponse:
     return await jobs.resumable()
 
 
@@ -199,7 +199,7 @@ async def dismiss_resumable(
     job_id: str,
     jobs: DownloadsDep,
     delete_files: Annotated[bool, Query(description="Also delete the downloaded files.")] = False,
-) -> dict[str, Any]:
+) -> DismissResponse:
     return await jobs.dismiss(job_id, delete_files)
 
 
@@ -210,7 +210,7 @@ async def dismiss_resumable(
     description="The progress object of contract 5.4, answered by any worker from the shared state."
     " `is_complete` is true for complete and failed jobs. 404 `Job <id> not found`.",
 )
-async def chunked_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def chunked_progress(job_id: str, jobs: DownloadsDep) -> JobProgress:
     return await jobs.progress(job_id)
 
 
@@ -222,5 +222,5 @@ async def chunked_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     " come from MAST's cloud path lookup. A product without a cloud copy fails the job with"
     " `S3_UNAVAILABLE:` so the caller can fall back to HTTP.",
 )
-async def start_s3(body: S3DownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_s3(body: S3DownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_s3(body.obs_id, body.product_type, body.calib_level)

@@ -19,9 +19,10 @@ import aioboto3
 import httpx
 import pytest
 
-from app.mast.download_state_manager import FileState, JobState, Segment, StateStore
-from app.mast.download_tracker import JobInterruptedError, JobTracker
-from app.mast.s3_downloader import S3Options, download_object, download_objects, split_segment
+from app.mast.jobs.progress import JobInterruptedError, JobTracker
+from app.mast.jobs.state import FileState, JobState, Segment
+from app.mast.jobs.store import StateStore
+from app.mast.jobs.transfer.s3 import S3Options, download_object, download_objects, split_segment
 from tests.mast.conftest import OBS, OBS_FILES, PUBLIC_BUCKET, poll, proxy_env
 from tests.support.live_server import LiveServer
 from tests.support.mast_emulator import MastEmulator

@@ -13,10 +13,11 @@ from astropy.table import MaskedColumn, Table
 from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
-from app.mast.download_manager import safe_filename
-from app.mast.download_state_manager import FileState, JobState, StateStore
-from app.mast.download_tracker import build_progress
-from app.mast.mast_service import name_variants, serialize_rows
+from app.mast.jobs.manager import safe_filename
+from app.mast.jobs.progress import build_progress
+from app.mast.jobs.state import FileState, FileStatus, JobState, JobStatus
+from app.mast.jobs.store import StateStore
+from app.mast.search import name_variants, serialize_rows
 from main_mast import create_app
 from tests.support.mast_emulator import MastEmulator
 from tests.support.net import free_port
@@ -69,10 +70,12 @@ def test_safe_filename(name: object, safe: str | None) -> None:
 
 def _state(root: Path, job_id: str = "abc123") -> JobState:
     files = [
-        FileState(filename=n, local_path=str(root / "obs" / n), total_bytes=100, status="downloading")
+        FileState(filename=n, local_path=str(root / "obs" / n), total_bytes=100, status=FileStatus.DOWNLOADING)
         for n in ("a.fits", "b.fits", "c.fits")
     ]
-    return JobState(job_id=job_id, obs_id="obs", download_dir=str(root / "obs"), files=files, status="downloading")
+    return JobState(
+        job_id=job_id, obs_id="obs", download_dir=str(root / "obs"), files=files, status=JobStatus.DOWNLOADING
+    )
 
 
 def test_state_store_roundtrip_refresh_and_locks(tmp_path: Path) -> None:
@@ -98,7 +101,7 @@ def test_state_store_roundtrip_refresh_and_locks(tmp_path: Path) -> None:
     assert not store.is_owned("abc123")
     # A process that died with the job marked downloading: reported paused and resumable.
     view = build_progress(state, live=False, owned=False)
-    assert view["stage"] == "paused" and view["is_resumable"] and not view["is_complete"]
+    assert view.stage == "paused" and view.is_resumable and not view.is_complete
     store.finish(state)
     assert store.load("abc123") is None and store.load_any("abc123") == (store.load_any("abc123")[0], True)  # type: ignore[index]
 
@@ -157,12 +160,13 @@ def test_resumable_keeps_the_most_advanced_job_per_obs(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "mast")
     for job_id, done in (("aaa111", 10), ("bbb222", 60), ("ccc333", 0)):
         state = _state(tmp_path / "mast", job_id)
-        state.status = "paused"
+        state.pause()
         state.files[0].downloaded_bytes = done
         state.recount()
         store.save(state)
     cancelled = _state(tmp_path / "mast", "ddd444")
-    cancelled.obs_id, cancelled.status = "other", "cancelled"
+    cancelled.obs_id = "other"
+    cancelled.cancel()
     store.save(cancelled)
     with TestClient(create_app(settings)) as client:
         body = client.get("/mast/download/resumable").json()
