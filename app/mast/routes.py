@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -44,7 +44,7 @@ SEARCH_NOTE = (
     description="Resolves the name with MAST's name lookup (trying spelling variants), then a cone search of"
     " `radius` degrees. `calib_level: null` means every level. 404 when the name cannot be resolved." + SEARCH_NOTE,
 )
-async def search_target(body: TargetSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_target(body: TargetSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_target(body.target_name, body.radius, body.calib_level)
 
 
@@ -54,7 +54,7 @@ async def search_target(body: TargetSearchRequest, mast: MastDep) -> dict[str, A
     summary="Cone search around coordinates (P4)",
     description="Observations within `radius` degrees (great circle) of `(ra, dec)`." + SEARCH_NOTE,
 )
-async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_coordinates(body.ra, body.dec, body.radius, body.calib_level)
 
 
@@ -64,7 +64,7 @@ async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> di
     summary="Search by observation id (P5)",
     description="Observations whose `obs_id` matches; `calib_level` defaults to every level." + SEARCH_NOTE,
 )
-async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_observation(body.obs_id, body.calib_level)
 
 
@@ -74,7 +74,7 @@ async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> d
     summary="Search by program id (P6)",
     description="Observations of a JWST proposal." + SEARCH_NOTE,
 )
-async def search_program(body: ProgramSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_program(body: ProgramSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_program(body.program_id, body.calib_level)
 
 
@@ -85,7 +85,7 @@ async def search_program(body: ProgramSearchRequest, mast: MastDep) -> dict[str,
     description="Observations released in the last `days_back` days (1-365), optionally of one instrument,"
     " newest first, then `offset` and `limit` (1-200)." + SEARCH_NOTE,
 )
-async def search_recent(body: RecentSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_recent(body: RecentSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_recent(body.days_back, body.instrument, body.limit, body.offset)
 
 
@@ -96,9 +96,8 @@ async def search_recent(body: RecentSearchRequest, mast: MastDep) -> dict[str, A
     description="Raw MAST product rows with `productType=SCIENCE` and a `.fits` filename. An unknown"
     " observation gives an empty list. 504 on timeout, 502 when MAST fails.",
 )
-async def list_products(body: ProductsRequest, mast: MastDep) -> dict[str, Any]:
-    products = await mast.products(body.obs_id)
-    return {"obs_id": body.obs_id, "products": products, "product_count": len(products)}
+async def list_products(body: ProductsRequest, mast: MastDep) -> ProductsResponse:
+    return await mast.products(body.obs_id)
 
 
 @router.post(
