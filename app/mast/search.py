@@ -344,10 +344,23 @@ def _by_id(name: str, column: str, value: str, calib_level: list[int] | None) ->
     )
 
 
-def _cone(params: dict[str, Any], key: tuple[Any, ...], calib_level: list[int] | None, **where: Any) -> SearchCriteria:
-    """Return the criteria of a cone search; ``where`` gives its ``radius`` and ``center`` or ``target_name``."""
+def _cone(
+    params: dict[str, Any],
+    key: tuple[Any, ...],
+    calib_level: list[int] | None,
+    *,
+    radius: float,
+    center: tuple[float, float] | None = None,
+    target_name: str | None = None,
+) -> SearchCriteria:
+    """Return the criteria of a cone search of ``radius`` degrees around ``center`` or a named target."""
     return SearchCriteria(
-        query_params=params, cache_key=(*key, *_calib_key(calib_level)), refine=_calib(calib_level), **where
+        query_params=params,
+        cache_key=(*key, *_calib_key(calib_level)),
+        refine=_calib(calib_level),
+        target_name=target_name,
+        center=center,
+        radius=radius,
     )
 
 
@@ -504,9 +517,8 @@ class MastService:
         """Resolve a target name, then return a cone search of ``radius`` degrees around it (P3)."""
         params = {"target_name": target_name, "radius": radius, "calib_level": calib_level}
         key = (target_name.strip().lower(), radius)
-        return await self._search(
-            SearchKind.TARGET, _cone(params, key, calib_level, target_name=target_name, radius=radius)
-        )
+        criteria = _cone(params, key, calib_level, target_name=target_name, radius=radius)
+        return await self._search(SearchKind.TARGET, criteria)
 
     async def search_coordinates(
         self, ra: float, dec: float, radius: float, calib_level: list[int] | None
