@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from app.core.app_factory import build_app
 from app.core.settings import Settings, get_settings
-from app.mast.download_manager import DownloadManager
-from app.mast.mast_service import MastService
+from app.mast.jobs.manager import DownloadManager
 from app.mast.routes import router as mast_router
+from app.mast.search import MastService
 from app.storage.factory import create_storage
 
 MAST_TAGS = [{"name": "mast", "description": "MAST searches, product lists and download jobs."}]

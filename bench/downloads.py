@@ -38,11 +38,12 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.mast.chunked_downloader import DownloadOptions, download_files  # noqa: E402
-from app.mast.download_state_manager import FileState, JobState, StateStore  # noqa: E402
-from app.mast.download_tracker import JobTracker  # noqa: E402
-from app.mast.mast_service import download_url  # noqa: E402
-from app.mast.s3_downloader import S3Options, download_objects  # noqa: E402
+from app.mast.jobs.progress import JobTracker  # noqa: E402
+from app.mast.jobs.state import FileState, JobState  # noqa: E402
+from app.mast.jobs.store import StateStore  # noqa: E402
+from app.mast.jobs.transfer.http import DownloadOptions, download_files  # noqa: E402
+from app.mast.jobs.transfer.s3 import S3Options, download_objects  # noqa: E402
+from app.mast.search import download_url  # noqa: E402
 from tests.support.live_server import LiveServer  # noqa: E402
 from tests.support.net import free_port, wait_for_http  # noqa: E402
 
@@ -104,7 +105,7 @@ def _tree_rss(pid: int) -> int:
 async def plain_stream(url: str, dest: Path) -> float:
     start = time.perf_counter()
     async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as response:
-        with open(dest, "wb") as handle:
+        with open(dest, "wb") as handle:  # noqa: ASYNC230 (the baseline: a plain script writes inline)
             async for data in response.aiter_raw():
                 handle.write(data)
     return time.perf_counter() - start
@@ -121,7 +122,8 @@ async def chunked(url: str, work: Path) -> float:
     async with httpx.AsyncClient(timeout=60) as client:
         errors = await download_files(client, [file], tracker, DownloadOptions())
     await tracker.stop()
-    assert not errors and file.status == "complete", errors
+    assert not errors, errors
+    assert file.is_complete
     return time.perf_counter() - start
 
 
@@ -130,7 +132,7 @@ async def s3_single(endpoint: str, dest: Path) -> float:
     start = time.perf_counter()
     async with aioboto3.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1", config=config) as s3:
         response = await s3.get_object(Bucket=BUCKET, Key=KEY)
-        with open(dest, "wb") as handle:
+        with open(dest, "wb") as handle:  # noqa: ASYNC230 (the baseline: a plain script writes inline)
             async for data in response["Body"].iter_chunks(1024 * 1024):
                 handle.write(data)
     return time.perf_counter() - start
@@ -147,7 +149,8 @@ async def s3_parallel(endpoint: str, work: Path) -> float:
     tracker.start()
     errors = await download_objects(aioboto3.Session(), opts, [file], tracker)
     await tracker.stop()
-    assert not errors and file.status == "complete", errors
+    assert not errors, errors
+    assert file.is_complete
     return time.perf_counter() - start
 
 

@@ -20,8 +20,8 @@ from app.core.settings import Settings
 from app.storage.provider import StorageProvider
 
 if TYPE_CHECKING:
-    from app.mast.download_manager import DownloadManager
-    from app.mast.mast_service import MastService
+    from app.mast.jobs.manager import DownloadManager
+    from app.mast.search import MastService
     from app.semantic.service import SemanticService
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.api.deps import DownloadsDep, MastDep
-from app.mast.models import (
+from app.mast.schemas import (
     ChunkedDownloadRequest,
     CoordinateSearchRequest,
     DismissResponse,
@@ -44,7 +44,7 @@ SEARCH_NOTE = (
     description="Resolves the name with MAST's name lookup (trying spelling variants), then a cone search of"
     " `radius` degrees. `calib_level: null` means every level. 404 when the name cannot be resolved." + SEARCH_NOTE,
 )
-async def search_target(body: TargetSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_target(body: TargetSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_target(body.target_name, body.radius, body.calib_level)
 
 
@@ -54,7 +54,7 @@ async def search_target(body: TargetSearchRequest, mast: MastDep) -> dict[str, A
     summary="Cone search around coordinates (P4)",
     description="Observations within `radius` degrees (great circle) of `(ra, dec)`." + SEARCH_NOTE,
 )
-async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_coordinates(body.ra, body.dec, body.radius, body.calib_level)
 
 
@@ -64,7 +64,7 @@ async def search_coordinates(body: CoordinateSearchRequest, mast: MastDep) -> di
     summary="Search by observation id (P5)",
     description="Observations whose `obs_id` matches; `calib_level` defaults to every level." + SEARCH_NOTE,
 )
-async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_observation(body.obs_id, body.calib_level)
 
 
@@ -74,7 +74,7 @@ async def search_observation(body: ObservationSearchRequest, mast: MastDep) -> d
     summary="Search by program id (P6)",
     description="Observations of a JWST proposal." + SEARCH_NOTE,
 )
-async def search_program(body: ProgramSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_program(body: ProgramSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_program(body.program_id, body.calib_level)
 
 
@@ -85,7 +85,7 @@ async def search_program(body: ProgramSearchRequest, mast: MastDep) -> dict[str,
     description="Observations released in the last `days_back` days (1-365), optionally of one instrument,"
     " newest first, then `offset` and `limit` (1-200)." + SEARCH_NOTE,
 )
-async def search_recent(body: RecentSearchRequest, mast: MastDep) -> dict[str, Any]:
+async def search_recent(body: RecentSearchRequest, mast: MastDep) -> MastSearchResponse:
     return await mast.search_recent(body.days_back, body.instrument, body.limit, body.offset)
 
 
@@ -96,9 +96,8 @@ async def search_recent(body: RecentSearchRequest, mast: MastDep) -> dict[str, A
     description="Raw MAST product rows with `productType=SCIENCE` and a `.fits` filename. An unknown"
     " observation gives an empty list. 504 on timeout, 502 when MAST fails.",
 )
-async def list_products(body: ProductsRequest, mast: MastDep) -> dict[str, Any]:
-    products = await mast.products(body.obs_id)
-    return {"obs_id": body.obs_id, "products": products, "product_count": len(products)}
+async def list_products(body: ProductsRequest, mast: MastDep) -> ProductsResponse:
+    return await mast.products(body.obs_id)
 
 
 @router.post(
@@ -109,7 +108,7 @@ async def list_products(body: ProductsRequest, mast: MastDep) -> dict[str, Any]:
     ' absolute paths. A failed download is HTTP 200 with `status: "failed"` and `error`. 504 after'
     " `MAST_DOWNLOAD_TIMEOUT`.",
 )
-async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> MastDownloadResponse:
     return await jobs.download_now(body.obs_id, body.product_type, body.product_id)
 
 
@@ -119,7 +118,7 @@ async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[s
     summary="Start a background download (P10, legacy)",
     description="Starts a job that writes astroquery's nested layout; poll `/mast/download/progress/{job_id}`.",
 )
-async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_legacy(body.obs_id, body.product_type)
 
 
@@ -129,7 +128,7 @@ async def start_download(body: MastDownloadRequest, jobs: DownloadsDep) -> dict[
     summary="Progress of a background download (P11)",
     description="The progress object of any job. 404 `Job <id> not found`.",
 )
-async def legacy_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def legacy_progress(job_id: str, jobs: DownloadsDep) -> JobProgress:
     return await jobs.progress(job_id)
 
 
@@ -141,7 +140,7 @@ async def legacy_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     " backoff) into `<MAST_DOWNLOAD_DIR>/<obs_id>/`. With `resume_job_id` naming a paused or failed"
     " job, resumes it instead. 409 if that job is already running.",
 )
-async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_chunked(body.obs_id, body.product_type, body.calib_level, body.resume_job_id)
 
 
@@ -152,7 +151,7 @@ async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> dic
     description="Continues from the saved state, keeping every byte already on disk. 404 without"
     " state, 400 for a cancelled job, 409 if it is already running. Works on any worker.",
 )
-async def resume_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def resume_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.resume(job_id)
 
 
@@ -163,7 +162,7 @@ async def resume_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     description="Stops a running job (whichever worker runs it) and keeps it resumable. 404 `No active"
     " download for job <id>`.",
 )
-async def pause_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def pause_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.pause(job_id)
 
 
@@ -173,7 +172,7 @@ async def pause_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     summary="Cancel a download (P15)",
     description="Stops a job for good; its state becomes `cancelled`. 404 `No download found for job <id>`.",
 )
-async def cancel_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def cancel_download(job_id: str, jobs: DownloadsDep) -> JobActionResponse:
     return await jobs.cancel(job_id)
 
 
@@ -184,7 +183,7 @@ async def cancel_download(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     description="Paused, failed or interrupted jobs with files left to fetch. When several jobs share"
     " an obs_id only the most advanced is kept; the others' state is deleted.",
 )
-async def list_resumable(jobs: DownloadsDep) -> dict[str, Any]:
+async def list_resumable(jobs: DownloadsDep) -> ResumableJobsResponse:
     return await jobs.resumable()
 
 
@@ -199,7 +198,7 @@ async def dismiss_resumable(
     job_id: str,
     jobs: DownloadsDep,
     delete_files: Annotated[bool, Query(description="Also delete the downloaded files.")] = False,
-) -> dict[str, Any]:
+) -> DismissResponse:
     return await jobs.dismiss(job_id, delete_files)
 
 
@@ -210,7 +209,7 @@ async def dismiss_resumable(
     description="The progress object of contract 5.4, answered by any worker from the shared state."
     " `is_complete` is true for complete and failed jobs. 404 `Job <id> not found`.",
 )
-async def chunked_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
+async def chunked_progress(job_id: str, jobs: DownloadsDep) -> JobProgress:
     return await jobs.progress(job_id)
 
 
@@ -222,5 +221,5 @@ async def chunked_progress(job_id: str, jobs: DownloadsDep) -> dict[str, Any]:
     " come from MAST's cloud path lookup. A product without a cloud copy fails the job with"
     " `S3_UNAVAILABLE:` so the caller can fall back to HTTP.",
 )
-async def start_s3(body: S3DownloadRequest, jobs: DownloadsDep) -> dict[str, Any]:
+async def start_s3(body: S3DownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_s3(body.obs_id, body.product_type, body.calib_level)

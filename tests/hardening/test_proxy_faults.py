@@ -124,7 +124,8 @@ class StateWatcher:
                     continue
                 try:
                     state = json.loads(text)
-                    assert isinstance(state, dict) and isinstance(state["files"], list)
+                    assert isinstance(state, dict)
+                    assert isinstance(state["files"], list)
                     self.parsed += 1
                 except (ValueError, KeyError, AssertionError):
                     self.invalid.append(f"{path.name}: {text[:200]!r}")
@@ -155,10 +156,13 @@ def _finish(client: httpx.Client, job_id: str, timeout: float = 30.0) -> dict[st
 
 
 def _assert_clear_failure(done: dict[str, Any], root: Path, *expected: str) -> None:
-    assert done["stage"] == "failed" and done["is_complete"] is True, done
+    assert done["stage"] == "failed", done
+    assert done["is_complete"] is True, done
     for text in (done["error"], done["message"]):
-        assert isinstance(text, str) and text
-        assert str(root) not in text and not any(leak in text for leak in LEAKS), text
+        assert isinstance(text, str)
+        assert text
+        assert str(root) not in text, text
+        assert not any(leak in text for leak in LEAKS), text
     for part in expected:
         assert part in done["error"], done["error"]
 
@@ -214,9 +218,11 @@ def test_drop_on_every_attempt_keeps_the_finished_file(
         _assert_clear_failure(done, root, MIRI_FILE, "connection error", "gave up after 3 retries")
         assert done["is_resumable"] is True
         # The finished file was neither replaced nor touched; the partial bytes live in the .part.
-        assert final.read_bytes() == source and final.stat().st_mtime_ns == before.st_mtime_ns
+        assert final.read_bytes() == source
+        assert final.stat().st_mtime_ns == before.st_mtime_ns
         part = obs_dir / f"{MIRI_FILE}.part"
-        assert part.stat().st_size == 4 * step and part.read_bytes() == source[: 4 * step]
+        assert part.stat().st_size == 4 * step
+        assert part.read_bytes() == source[: 4 * step]
         starts = [r.range_start for r in fault_emulator.downloads_of(MIRI_FILE)[-4:]]
         assert starts == [0, step, 2 * step, 3 * step]
         # The upstream heals and the old copy is gone: resuming fetches only the rest, exactly.
@@ -225,7 +231,8 @@ def test_drop_on_every_attempt_keeps_the_finished_file(
         assert client.post(f"/mast/download/resume/{job_id}", json={}).status_code == 200
         assert _finish(client, job_id)["stage"] == "complete"
     assert fault_emulator.downloads_of(MIRI_FILE)[-1].range_start == 4 * step
-    assert final.read_bytes() == source and not part.exists()
+    assert final.read_bytes() == source
+    assert not part.exists()
     assert watcher.parsed > 0
 
 
@@ -359,5 +366,7 @@ def test_search_faults_answer_without_internals(
         reply = client.post(path, json=body)
         assert reply.status_code == 502, (path, reply.status_code, reply.text[:200])
         detail = reply.json()["detail"]
-        assert isinstance(detail, str) and detail.startswith("MAST")
-        assert str(root) not in reply.text and not any(leak in reply.text for leak in LEAKS), reply.text
+        assert isinstance(detail, str)
+        assert detail.startswith("MAST")
+        assert str(root) not in reply.text, reply.text
+        assert not any(leak in reply.text for leak in LEAKS), reply.text

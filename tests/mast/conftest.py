@@ -73,7 +73,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def proxy(emulator: MastEmulator, s3_server: S3Server, public_bucket: str, data_root: Path) -> Iterator[LiveServer]:
-    """The proxy with two uvicorn workers, like production."""
+    """Run the proxy with two uvicorn workers, like production."""
     server = LiveServer("main_mast", workers=2, env=proxy_env(emulator, s3_server, public_bucket, data_root))
     server.start()
     try:

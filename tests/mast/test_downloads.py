@@ -19,8 +19,10 @@ def _start(client: httpx.Client, body: dict | None = None) -> str:
     response = client.post("/mast/download/start-chunked", json=body or CHUNKED)
     assert response.status_code == 200, response.text
     reply = response.json()
-    assert reply["message"] == "Chunked download started" and reply["is_resume"] is False
-    assert len(reply["job_id"]) == 12 and int(reply["job_id"], 16) >= 0
+    assert reply["message"] == "Chunked download started"
+    assert reply["is_resume"] is False
+    assert len(reply["job_id"]) == 12
+    assert int(reply["job_id"], 16) >= 0
     return reply["job_id"]
 
 
@@ -43,7 +45,9 @@ def test_chunked_download_multi_file(client: httpx.Client, emulator: MastEmulato
     job_id = _start(client)
     stages: list[str] = []
     done = poll(client, job_id, lambda p: stages.append(p["stage"]) or p["is_complete"])
-    assert done["stage"] == "complete" and done["error"] is None and done["progress"] == 100
+    assert done["stage"] == "complete"
+    assert done["error"] is None
+    assert done["progress"] == 100
     assert "downloading" in stages or "fetching_products" in stages
     assert done["download_dir"] == str(obs_dir)
     assert sorted(done["files"]) == sorted(str(obs_dir / n) for n in OBS_FILES)
@@ -65,7 +69,8 @@ def test_pause_then_resume_on_any_worker(client: httpx.Client, emulator: MastEmu
     job_id = _start(client)
     poll(client, job_id, lambda p: p["downloaded_bytes"] > 300_000, interval=0.1)
     paused = client.post(f"/mast/download/pause/{job_id}", json={})
-    assert paused.status_code == 200 and paused.json() == {
+    assert paused.status_code == 200
+    assert paused.json() == {
         "job_id": job_id,
         "status": "paused",
         "message": "Download paused",
@@ -74,7 +79,8 @@ def test_pause_then_resume_on_any_worker(client: httpx.Client, emulator: MastEmu
     assert state_file.exists()
     # Every worker now reports the same paused state.
     views = [client.get(f"/mast/download/progress-chunked/{job_id}").json() for _ in range(4)]
-    assert {v["stage"] for v in views} == {"paused"} and all(v["is_resumable"] for v in views)
+    assert {v["stage"] for v in views} == {"paused"}
+    assert all(v["is_resumable"] for v in views)
     assert all(not v["is_complete"] for v in views)
     at_pause = {f["filename"]: f["downloaded_bytes"] for f in views[0]["file_progress"]}
     for name, size in at_pause.items():
@@ -83,19 +89,23 @@ def test_pause_then_resume_on_any_worker(client: httpx.Client, emulator: MastEmu
         assert (part.stat().st_size if part.exists() else final.stat().st_size if final.exists() else 0) == size
     listed = client.get("/mast/download/resumable").json()
     entry = next(j for j in listed["jobs"] if j["job_id"] == job_id)
-    assert entry["status"] == "paused" and entry["downloaded_bytes"] == sum(at_pause.values())
+    assert entry["status"] == "paused"
+    assert entry["downloaded_bytes"] == sum(at_pause.values())
     assert listed["count"] == len(listed["jobs"])
     before = len(emulator.requests)
     resumed = client.post(f"/mast/download/resume/{job_id}", json={})
-    assert resumed.status_code == 200 and resumed.json() == {
+    assert resumed.status_code == 200
+    assert resumed.json() == {
         "job_id": job_id,
         "status": "resuming",
         "message": "Download resumed",
     }
     again = client.post(f"/mast/download/resume/{job_id}", json={})
-    assert again.status_code == 409 and again.json()["detail"] == f"Job {job_id} is already being resumed"
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"Job {job_id} is already being resumed"
     done = poll(client, job_id, lambda p: p["is_complete"])
-    assert done["stage"] == "complete" and done["progress"] == 100
+    assert done["stage"] == "complete"
+    assert done["progress"] == 100
     _assert_identical(obs_dir, emulator, OBS_FILES)
     # Nothing already on disk was fetched again: every resumed request starts at the paused size.
     for record in emulator.requests[before:]:
@@ -123,12 +133,15 @@ def test_kill_9_then_restart_and_resume(
     finally:
         server.stop()
     parts = {p.name: p.stat().st_size for p in obs_dir.glob("*.part")}
-    assert parts and any(size > 0 for size in parts.values())
+    assert parts
+    assert any(size > 0 for size in parts.values())
     emulator.requests.clear()
     emulator.faults.piece_delay = 0.0
     with LiveServer("main_mast", workers=1, env=env) as again, httpx.Client(base_url=again.url, timeout=30) as http:
         orphan = http.get(f"/mast/download/progress-chunked/{job_id}").json()
-        assert orphan["stage"] == "paused" and orphan["is_resumable"] is True and orphan["is_complete"] is False
+        assert orphan["stage"] == "paused"
+        assert orphan["is_resumable"] is True
+        assert orphan["is_complete"] is False
         assert any(j["job_id"] == job_id for j in http.get("/mast/download/resumable").json()["jobs"])
         assert http.post(f"/mast/download/resume/{job_id}", json={}).status_code == 200
         done = poll(http, job_id, lambda p: p["is_complete"])
@@ -136,7 +149,8 @@ def test_kill_9_then_restart_and_resume(
     _assert_identical(obs_dir, emulator, OBS_FILES)
     for name, size in parts.items():
         requests = [r for r in emulator.requests if r.uri.endswith(name.removesuffix(".part"))]
-        assert requests and requests[0].range_start == size
+        assert requests
+        assert requests[0].range_start == size
 
 
 def test_retries_after_5xx_drop_and_stall(client: httpx.Client, emulator: MastEmulator, data_root: Path) -> None:
@@ -153,9 +167,11 @@ def test_retries_after_5xx_drop_and_stall(client: httpx.Client, emulator: MastEm
     _assert_identical(obs_dir, emulator, OBS_FILES)
     assert [r.status for r in emulator.requests[:2]] == [503, 503]
     dropped = [r for r in emulator.downloads_of(OBS_FILES[1]) if r.status == 206]
-    assert dropped and dropped[0].range_start == 300_000
+    assert dropped
+    assert dropped[0].range_start == 300_000
     stalled = [r for r in emulator.downloads_of(OBS_FILES[2]) if r.status == 206]
-    assert stalled and stalled[0].range_start >= 200_000
+    assert stalled
+    assert stalled[0].range_start >= 200_000
     assert emulator.downloads_of(i2d)
 
 
@@ -166,8 +182,10 @@ def test_permanent_failure_is_reported_and_resumable(
     emulator.faults.download_status_burst = 1000
     job_id = _start(client)
     done = poll(client, job_id, lambda p: p["is_complete"], timeout=30)
-    assert done["stage"] == "failed" and done["is_complete"] is True
-    assert "HTTP 503" in done["error"] and "gave up after 3 retries" in done["error"]
+    assert done["stage"] == "failed"
+    assert done["is_complete"] is True
+    assert "HTTP 503" in done["error"]
+    assert "gave up after 3 retries" in done["error"]
     assert done["is_resumable"] is True
     emulator.faults.download_status_burst = 0
     assert client.post(f"/mast/download/resume/{job_id}", json={}).status_code == 200
@@ -177,7 +195,8 @@ def test_permanent_failure_is_reported_and_resumable(
 def test_no_products_and_hostile_names(client: httpx.Client, emulator: MastEmulator, data_root: Path) -> None:
     job_id = _start(client, {**CHUNKED, "obs_id": "jw07777-o001_t001_nircam_nofits"})
     done = poll(client, job_id, lambda p: p["is_complete"])
-    assert done["stage"] == "failed" and done["error"].startswith("NO_PRODUCTS:")
+    assert done["stage"] == "failed"
+    assert done["error"].startswith("NO_PRODUCTS:")
     hostile = "jw09999-o001_t001_nircam_hostile"
     job_id = _start(client, {**CHUNKED, "obs_id": hostile})
     done = poll(client, job_id, lambda p: p["is_complete"])
@@ -189,7 +208,8 @@ def test_no_products_and_hostile_names(client: httpx.Client, emulator: MastEmula
         if hostile in str(p) or "escape" in p.name or "absolute" in p.name
     )
     assert written == [Path("mast") / hostile / "jw09999_good_i2d.fits"]
-    assert not (data_root.parent / "escape.fits").exists() and not Path("/tmp/absolute.fits").exists()
+    assert not (data_root.parent / "escape.fits").exists()
+    assert not Path("/tmp/absolute.fits").exists()
     for bad in ("..", ".", "../etc", "a/b", "x y"):
         assert client.post("/mast/download/start-chunked", json={**CHUNKED, "obs_id": bad}).status_code == 422
         assert (
@@ -225,12 +245,16 @@ def test_lifecycle_error_codes(client: httpx.Client, emulator: MastEmulator, dat
     cancelled = client.post(f"/mast/download/cancel/{job_id}")
     assert cancelled.json() == {"job_id": job_id, "status": "cancelled", "message": "Download cancelled"}
     view = client.get(f"/mast/download/progress-chunked/{job_id}").json()
-    assert view["stage"] == "failed" and view["error"] == "Download cancelled by user"
-    assert view["is_complete"] is True and view["is_resumable"] is False
+    assert view["stage"] == "failed"
+    assert view["error"] == "Download cancelled by user"
+    assert view["is_complete"] is True
+    assert view["is_resumable"] is False
     resume = client.post(f"/mast/download/resume/{job_id}", json={})
-    assert resume.status_code == 400 and resume.json()["detail"] == f"Job {job_id} is not resumable (status: cancelled)"
+    assert resume.status_code == 400
+    assert resume.json()["detail"] == f"Job {job_id} is not resumable (status: cancelled)"
     dismissed = client.delete(f"/mast/download/resumable/{job_id}?delete_files=true")
-    assert dismissed.status_code == 200 and dismissed.json()["dismissed"] is True
+    assert dismissed.status_code == 200
+    assert dismissed.json()["dismissed"] is True
     assert not list((data_root / "mast" / OBS).glob("*.part"))
     assert client.get(f"/mast/download/progress-chunked/{job_id}").status_code == 404
 
@@ -258,7 +282,8 @@ def test_s3_download_and_fallback_error(client: httpx.Client, emulator: MastEmul
     reply = client.post("/mast/download/start-s3", json={"obs_id": obs, "product_type": "SCIENCE", "calib_level": None})
     assert reply.status_code == 200
     body = reply.json()
-    assert body["message"] == "S3 download started" and body["download_source"] == "s3"
+    assert body["message"] == "S3 download started"
+    assert body["download_source"] == "s3"
     done = poll(client, body["job_id"], lambda p: p["is_complete"])
     assert done["stage"] == "complete", done
     _assert_identical(data_root / "mast" / obs, emulator, ["jw02733-o001_t001_miri_f1130w_i2d.fits"])
@@ -268,7 +293,8 @@ def test_s3_download_and_fallback_error(client: httpx.Client, emulator: MastEmul
         json={"obs_id": "jw08888-o001_t001_nircam_nocloud", "product_type": "SCIENCE", "calib_level": None},
     ).json()
     failed = poll(client, missing["job_id"], lambda p: p["is_complete"])
-    assert failed["stage"] == "failed" and failed["error"].startswith("S3_UNAVAILABLE:")
+    assert failed["stage"] == "failed"
+    assert failed["error"].startswith("S3_UNAVAILABLE:")
 
 
 def test_sync_and_legacy_downloads(client: httpx.Client, emulator: MastEmulator, data_root: Path) -> None:
@@ -277,19 +303,24 @@ def test_sync_and_legacy_downloads(client: httpx.Client, emulator: MastEmulator,
     assert result.status_code == 200
     data = result.json()
     nested = data_root / "mast" / OBS / "mastDownload" / "JWST" / OBS
-    assert data["status"] == "completed" and data["file_count"] == 1 and data["error"] is None
+    assert data["status"] == "completed"
+    assert data["file_count"] == 1
+    assert data["error"] is None
     assert data["files"] == [str(nested / OBS_FILES[0])]
     assert data["download_dir"] == str(data_root / "mast" / OBS)
     assert Path(data["files"][0]).read_bytes() == emulator.file_bytes(OBS_FILES[0])
     emulator.faults.download_status_burst = 1000
     failed = client.post("/mast/download", json={**body, "product_id": "00002"})
-    assert failed.status_code == 200 and failed.json()["status"] == "failed" and "503" in failed.json()["error"]
+    assert failed.status_code == 200
+    assert failed.json()["status"] == "failed"
+    assert "503" in failed.json()["error"]
     emulator.faults.download_status_burst = 0
     empty = client.post(
         "/mast/download",
         json={"obs_id": "jw07777-o001_t001_nircam_nofits", "product_type": "SCIENCE", "product_id": None},
     )
-    assert empty.json()["status"] == "completed" and empty.json()["files"] == []
+    assert empty.json()["status"] == "completed"
+    assert empty.json()["files"] == []
     assert (
         client.post(
             "/mast/download", json={"obs_id": "../x", "product_type": "SCIENCE", "product_id": None}
@@ -299,7 +330,8 @@ def test_sync_and_legacy_downloads(client: httpx.Client, emulator: MastEmulator,
     started = client.post("/mast/download/start", json={"obs_id": OBS, "product_type": "SCIENCE", "product_id": None})
     assert started.json()["message"] == "Download started"
     done = poll(client, started.json()["job_id"], lambda p: p["is_complete"], path="progress")
-    assert done["stage"] == "complete" and len(done["files"]) == 4
+    assert done["stage"] == "complete"
+    assert len(done["files"]) == 4
     assert all(f.startswith(str(nested)) for f in done["files"])
     assert client.get("/mast/download/progress/ffffffffffff").status_code == 404
 
@@ -312,5 +344,7 @@ def test_wrong_content_length_fails_clearly(client: httpx.Client, emulator: Mast
     emulator.faults.lie_length[f"mast:JWST/product/{name}"] = len(emulator.file_bytes(name)) + 2880
     job_id = _start(client, {**CHUNKED, "obs_id": obs})
     done = poll(client, job_id, lambda p: p["is_complete"])
-    assert done["stage"] == "failed" and "size mismatch" in done["error"] and name in done["error"]
+    assert done["stage"] == "failed"
+    assert "size mismatch" in done["error"]
+    assert name in done["error"]
     assert not (data_root / "mast" / obs / name).exists()

@@ -19,9 +19,10 @@ import aioboto3
 import httpx
 import pytest
 
-from app.mast.download_state_manager import FileState, JobState, Segment, StateStore
-from app.mast.download_tracker import JobInterruptedError, JobTracker
-from app.mast.s3_downloader import S3Options, download_object, download_objects, split_segment
+from app.mast.jobs.progress import JobInterruptedError, JobTracker
+from app.mast.jobs.state import FileState, JobState, Segment
+from app.mast.jobs.store import StateStore
+from app.mast.jobs.transfer.s3 import S3Options, download_object, download_objects, split_segment
 from tests.mast.conftest import OBS, OBS_FILES, PUBLIC_BUCKET, poll, proxy_env
 from tests.support.live_server import LiveServer
 from tests.support.mast_emulator import MastEmulator
@@ -39,7 +40,7 @@ def _job(tmp_path: Path, size: int, key: str = KEY, name: str = "big.fits") -> t
 
 
 def _bucket_object(emulator: MastEmulator, name: str) -> tuple[str, bytes, str]:
-    """A product the emulator also put in the public bucket: its name, bytes and key."""
+    """Return a product the emulator also put in the public bucket: its name, bytes and key."""
     key = emulator.cloud_paths[f"mast:JWST/product/{name}"]
     assert key is not None
     return name, emulator.file_bytes(name), key.lstrip("/")
@@ -48,7 +49,8 @@ def _bucket_object(emulator: MastEmulator, name: str) -> tuple[str, bytes, str]:
 def _assert_tiles(segments: list[Segment], size: int) -> None:
     position = 0
     for segment in sorted(segments, key=lambda s: s.start):
-        assert segment.start == position and segment.end > segment.start
+        assert segment.start == position
+        assert segment.end > segment.start
         position = segment.end
     assert position == size
 
@@ -56,8 +58,11 @@ def _assert_tiles(segments: list[Segment], size: int) -> None:
 def test_split_segment_keeps_what_is_read_and_aligns() -> None:
     segment = Segment(start=0, end=10 * 1024 * 1024, done=1000)
     upper = split_segment(segment, cursor=300_000, min_bytes=1024 * 1024)
-    assert upper is not None and upper.start == segment.end and upper.end == 10 * 1024 * 1024
-    assert upper.start % (64 * 1024) == 0 and upper.start > 300_000 + 1024 * 1024
+    assert upper is not None
+    assert upper.start == segment.end
+    assert upper.end == 10 * 1024 * 1024
+    assert upper.start % (64 * 1024) == 0
+    assert upper.start > 300_000 + 1024 * 1024
     small = Segment(start=0, end=3 * 1024 * 1024)
     assert split_segment(small, cursor=2 * 1024 * 1024, min_bytes=1024 * 1024) is None
     assert small.end == 3 * 1024 * 1024  # untouched when too small to cut
@@ -100,8 +105,11 @@ def test_s3_segments_resume_after_interrupt(tmp_path: Path, s3_server: S3Server,
     assert reloaded.downloaded_bytes == file.segments_bytes()
     assert [s.model_dump() for s in reloaded.files[0].segments] == [s.model_dump() for s in file.segments]
     errors = asyncio.run(download_objects(aioboto3.Session(), opts, reloaded.files, JobTracker(reloaded, store)))
-    assert errors == [] and reloaded.files[0].status == "complete" and reloaded.files[0].segments == []
-    assert Path(file.local_path).read_bytes() == content and not partial.exists()
+    assert errors == []
+    assert reloaded.files[0].status == "complete"
+    assert reloaded.files[0].segments == []
+    assert Path(file.local_path).read_bytes() == content
+    assert not partial.exists()
 
 
 def test_damaged_segment_record_restarts_the_object(
@@ -143,8 +151,10 @@ def test_connections_added_on_a_link_that_limits_each_connection(
         errors = asyncio.run(download_objects(aioboto3.Session(), opts, [file], Watch(state, store)))
     finally:
         link.stop()
-    assert errors == [] and Path(file.local_path).read_bytes() == content
-    assert seen[0] == 1 and max(seen) >= 4  # began as one stream, then split as connections were added
+    assert errors == []
+    assert Path(file.local_path).read_bytes() == content
+    assert seen[0] == 1  # began as one stream, ...
+    assert max(seen) >= 4  # ... then split as connections were added
 
 
 @pytest.mark.parametrize("kind", ["drop", "stall"])
@@ -169,13 +179,17 @@ def test_broken_connections_resume_where_they_stopped(
         errors = asyncio.run(download_objects(aioboto3.Session(), opts, [file], JobTracker(state, store)))
     finally:
         link.stop()
-    assert errors == [] and Path(file.local_path).read_bytes() == content
+    assert errors == []
+    assert Path(file.local_path).read_bytes() == content
     starts = [r.range_start for r in link.seen]
-    assert link.faults.fired >= 1 and len(starts) == 1 + link.faults.fired, starts
+    assert link.faults.fired >= 1, starts
+    assert len(starts) == 1 + link.faults.fired, starts
     # Each retry asked from where the bytes on disk stopped (at most 500 000 further: what the
     # client had buffered but not written when the connection broke is asked again) ...
-    assert starts[0] is None and all(s is not None and s > 0 for s in starts[1:]), starts
-    assert starts[1:] == sorted(starts[1:]) and starts[-1] <= 500_000 * link.faults.fired  # type: ignore[operator,type-var]
+    assert starts[0] is None, starts
+    assert all(s is not None and s > 0 for s in starts[1:]), starts
+    assert starts[1:] == sorted(starts[1:])  # type: ignore[type-var]
+    assert starts[-1] <= 500_000 * link.faults.fired  # type: ignore[operator]
     # ... so what came back is the object once, plus at most that buffered part again.
     assert len(content) <= link.faults.bytes_down < len(content) + 500_000 * link.faults.fired
 
@@ -208,7 +222,8 @@ def test_kill_9_mid_s3_job_then_resume_fetches_only_missing_bytes(
         env["MAST_S3_ENDPOINT_URL"] = fast.endpoint
         with LiveServer("main_mast", workers=1, env=env) as again, httpx.Client(base_url=again.url) as http:
             orphan = http.get(f"/mast/download/progress-chunked/{job_id}").json()
-            assert orphan["stage"] == "paused" and orphan["is_resumable"] is True
+            assert orphan["stage"] == "paused"
+            assert orphan["is_resumable"] is True
             assert http.post(f"/mast/download/resume/{job_id}", json={}).status_code == 200
             assert poll(http, job_id, lambda p: p["is_complete"])["stage"] == "complete"
     finally:

@@ -33,17 +33,21 @@ def test_target_search_is_a_cone_with_rewritten_links(client: httpx.Client, emul
     row = next(r for r in body["results"] if r["obs_id"] == "jw02739-o001_t001_nircam_clear-f090w")
     uri = "mast:JWST/product/jw02739-o001_t001_nircam_clear-f090w_i2d.jpg"
     assert row["jpegURL"] == f"{emulator.url}/api/v0.1/Download/file?uri={quote(uri)}"
-    assert row["sequence_number"] is None and row["calib_level"] == 3 and isinstance(row["s_ra"], float)
+    assert row["sequence_number"] is None
+    assert row["calib_level"] == 3
+    assert isinstance(row["s_ra"], float)
     assert row["mtFlag"] is False
     sent = [r for r in emulator.invocations if r["service"] == "Mast.Caom.Filtered.Position"]
-    assert sent and sent[-1]["params"]["position"].startswith("274.7, -13.8")
+    assert sent
+    assert sent[-1]["params"]["position"].startswith("274.7, -13.8")
     names = [r["params"]["filters"] for r in sent]
     assert any(f["paramName"] == "obs_collection" and f["values"] == ["JWST"] for f in names[-1])
 
 
 def test_target_spelling_variants_and_unresolvable(client: httpx.Client, emulator: MastEmulator) -> None:
     body = client.post("/mast/search/target", json={"target_name": "m 16", "radius": 0.01, "calib_level": None})
-    assert body.status_code == 200 and "jw02739-o001_t001_nircam_clear-f090w" in _ids(body.json())
+    assert body.status_code == 200
+    assert "jw02739-o001_t001_nircam_clear-f090w" in _ids(body.json())
     missing = client.post("/mast/search/target", json={"target_name": "Nowhere X1", "radius": 0.2, "calib_level": None})
     assert missing.status_code == 404
     assert missing.json()["detail"].startswith("Could not resolve target name 'Nowhere X1' using variants: [")
@@ -65,7 +69,8 @@ def test_coordinate_search_public_only_and_calib_null(client: httpx.Client) -> N
         "/mast/search/coordinates", json={"ra": 151.757, "dec": -40.436, "radius": 0.2, "calib_level": [3]}
     )
     assert _ids(level3.json()) == {"jw02733-o001_t001_miri_f1130w"}
-    assert "NaN" not in everything.text and "Infinity" not in everything.text
+    assert "NaN" not in everything.text
+    assert "Infinity" not in everything.text
 
 
 def test_observation_and_program_search(client: httpx.Client) -> None:
@@ -74,7 +79,8 @@ def test_observation_and_program_search(client: httpx.Client) -> None:
     )
     assert obs.status_code == 200
     body = obs.json()
-    assert body["search_type"] == "observation_id" and body["result_count"] == 1
+    assert body["search_type"] == "observation_id"
+    assert body["result_count"] == 1
     assert body["results"][0]["em_min"] is None  # NaN upstream
     assert body["query_params"] == {"obs_id": "jw02739-o002_t001_nircam_clear-f444w", "calib_level": None}
     program = client.post("/mast/search/program", json={"program_id": "2733", "calib_level": [2, 3]})
@@ -118,9 +124,11 @@ def test_products(client: httpx.Client) -> None:
         "jw02739001001_02101_00002_nrca1_cal.fits",
         "jw02739-o001_t001_nircam_clear-f090w_x1d.fits",
     }
-    assert body["product_count"] == 4 and all(isinstance(p["size"], int) for p in body["products"])
+    assert body["product_count"] == 4
+    assert all(isinstance(p["size"], int) for p in body["products"])
     unknown = client.post("/mast/products", json={"obs_id": "jw00000-nothing"})
-    assert unknown.status_code == 200 and unknown.json() == {
+    assert unknown.status_code == 200
+    assert unknown.json() == {
         "obs_id": "jw00000-nothing",
         "products": [],
         "product_count": 0,
@@ -131,15 +139,18 @@ def test_products(client: httpx.Client) -> None:
 def test_upstream_errors(client: httpx.Client, emulator: MastEmulator) -> None:
     emulator.faults.search_status = 503
     down = client.post("/mast/search/program", json={"program_id": "5xx", "calib_level": None})
-    assert down.status_code == 502 and "503" in down.json()["detail"]
+    assert down.status_code == 502
+    assert "503" in down.json()["detail"]
     emulator.faults.search_status = None
     emulator.faults.search_malformed = True
     bad = client.post("/mast/search/program", json={"program_id": "badjson", "calib_level": None})
-    assert bad.status_code == 502 and "malformed" in bad.json()["detail"]
+    assert bad.status_code == 502
+    assert "malformed" in bad.json()["detail"]
     emulator.faults.search_malformed = False
     emulator.faults.search_delay = 5.0
     slow = client.post("/mast/search/program", json={"program_id": "slow", "calib_level": None})
-    assert slow.status_code == 504 and slow.json()["detail"].startswith("MAST search timed out after 3 seconds")
+    assert slow.status_code == 504
+    assert slow.json()["detail"].startswith("MAST search timed out after 3 seconds")
     emulator.faults.search_delay = 0.0
     assert client.post("/mast/search/coordinates", json={"ra": "x", "dec": 1}).status_code == 422
     assert (

@@ -13,10 +13,11 @@ from astropy.table import MaskedColumn, Table
 from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
-from app.mast.download_manager import safe_filename
-from app.mast.download_state_manager import FileState, JobState, StateStore
-from app.mast.download_tracker import build_progress
-from app.mast.mast_service import name_variants, serialize_rows
+from app.mast.jobs.manager import safe_filename
+from app.mast.jobs.progress import build_progress
+from app.mast.jobs.state import FileState, FileStatus, JobState, JobStatus
+from app.mast.jobs.store import StateStore
+from app.mast.search import name_variants, serialize_rows
 from main_mast import create_app
 from tests.support.mast_emulator import MastEmulator
 from tests.support.net import free_port
@@ -44,7 +45,8 @@ def test_serialize_rows_makes_plain_json() -> None:
         "mtFlag": True,
     }
     assert rows[1] == {"t_exptime": None, "calib_level": None, "jpegURL": None, "mtFlag": False}
-    assert rows[2]["t_exptime"] is None and rows[2]["jpegURL"] == "https://x"
+    assert rows[2]["t_exptime"] is None
+    assert rows[2]["jpegURL"] == "https://x"
     assert json.dumps(rows, allow_nan=False)
     assert type(rows[0]["calib_level"]) is int
 
@@ -69,10 +71,12 @@ def test_safe_filename(name: object, safe: str | None) -> None:
 
 def _state(root: Path, job_id: str = "abc123") -> JobState:
     files = [
-        FileState(filename=n, local_path=str(root / "obs" / n), total_bytes=100, status="downloading")
+        FileState(filename=n, local_path=str(root / "obs" / n), total_bytes=100, status=FileStatus.DOWNLOADING)
         for n in ("a.fits", "b.fits", "c.fits")
     ]
-    return JobState(job_id=job_id, obs_id="obs", download_dir=str(root / "obs"), files=files, status="downloading")
+    return JobState(
+        job_id=job_id, obs_id="obs", download_dir=str(root / "obs"), files=files, status=JobStatus.DOWNLOADING
+    )
 
 
 def test_state_store_roundtrip_refresh_and_locks(tmp_path: Path) -> None:
@@ -81,7 +85,8 @@ def test_state_store_roundtrip_refresh_and_locks(tmp_path: Path) -> None:
     store.save(state)
     assert not list(store.state_dir.glob("*.tmp"))
     assert store.load("abc123") == state.model_copy(update={"saved_at": store.load("abc123").saved_at})  # type: ignore[union-attr]
-    assert store.load("../abc123") is None and store.load_any("a.b") is None
+    assert store.load("../abc123") is None
+    assert store.load_any("a.b") is None
     (tmp_path / "obs").mkdir()
     (tmp_path / "obs" / "a.fits.part").write_bytes(b"x" * 40)
     (tmp_path / "obs" / "b.fits").write_bytes(b"y" * 100)
@@ -93,14 +98,19 @@ def test_state_store_roundtrip_refresh_and_locks(tmp_path: Path) -> None:
     ]
     assert refreshed.downloaded_bytes == 140
     fd = store.try_lock("abc123")
-    assert fd is not None and store.is_owned("abc123") and store.try_lock("abc123") is None
+    assert fd is not None
+    assert store.is_owned("abc123")
+    assert store.try_lock("abc123") is None
     store.release(fd)
     assert not store.is_owned("abc123")
     # A process that died with the job marked downloading: reported paused and resumable.
     view = build_progress(state, live=False, owned=False)
-    assert view["stage"] == "paused" and view["is_resumable"] and not view["is_complete"]
+    assert view.stage == "paused"
+    assert view.is_resumable
+    assert not view.is_complete
     store.finish(state)
-    assert store.load("abc123") is None and store.load_any("abc123") == (store.load_any("abc123")[0], True)  # type: ignore[index]
+    assert store.load("abc123") is None
+    assert store.load_any("abc123") == (store.load_any("abc123")[0], True)  # type: ignore[index]
 
 
 def test_cleanup_removes_only_old_orphans(tmp_path: Path) -> None:
@@ -119,7 +129,10 @@ def test_cleanup_removes_only_old_orphans(tmp_path: Path) -> None:
     store.finish(done)
     os.utime(store.finished_path("done1"), (old, old))
     assert store.cleanup() == {"parts": 1, "states": 1}
-    assert not orphan.exists() and fresh.exists() and referenced.exists() and store.load("live1") is not None
+    assert not orphan.exists()
+    assert fresh.exists()
+    assert referenced.exists()
+    assert store.load("live1") is not None
 
 
 def test_storage_provider_s3_copies_finished_files(
@@ -157,20 +170,26 @@ def test_resumable_keeps_the_most_advanced_job_per_obs(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "mast")
     for job_id, done in (("aaa111", 10), ("bbb222", 60), ("ccc333", 0)):
         state = _state(tmp_path / "mast", job_id)
-        state.status = "paused"
+        state.pause()
         state.files[0].downloaded_bytes = done
         state.recount()
         store.save(state)
     cancelled = _state(tmp_path / "mast", "ddd444")
-    cancelled.obs_id, cancelled.status = "other", "cancelled"
+    cancelled.obs_id = "other"
+    cancelled.cancel()
     store.save(cancelled)
     with TestClient(create_app(settings)) as client:
         body = client.get("/mast/download/resumable").json()
     assert body["count"] == 1
     (job,) = body["jobs"]
-    assert job["job_id"] == "bbb222" and job["downloaded_bytes"] == 60 and job["total_bytes"] == 300
-    assert job["completed_files"] == 0 and job["total_files"] == 3 and job["progress_percent"] == 20.0
-    assert store.load("aaa111") is None and store.load("ccc333") is None  # quirk 15: duplicates dropped
+    assert job["job_id"] == "bbb222"
+    assert job["downloaded_bytes"] == 60
+    assert job["total_bytes"] == 300
+    assert job["completed_files"] == 0
+    assert job["total_files"] == 3
+    assert job["progress_percent"] == 20.0
+    assert store.load("aaa111") is None  # quirk 15: duplicates dropped
+    assert store.load("ccc333") is None
     assert store.load("ddd444") is not None
 
 
@@ -189,4 +208,6 @@ def test_mast_down_gives_502(tmp_path: Path) -> None:
     assert (search.status_code, search.json()) == (502, {"detail": "MAST is unreachable"})
     assert (target.status_code, target.json()) == (502, {"detail": "MAST is unreachable"})
     assert products.status_code == 502
-    assert sync.status_code == 200 and sync.json()["status"] == "failed" and "unreachable" in sync.json()["error"]
+    assert sync.status_code == 200
+    assert sync.json()["status"] == "failed"
+    assert "unreachable" in sync.json()["error"]

@@ -1,10 +1,10 @@
-"""Live progress of a running job and the progress object of contract 5.4.
+"""Live progress of a running job, and the progress object of contract 5.4.
 
 A :class:`JobTracker` belongs to the worker that runs the job. Downloaders report bytes to it;
 it keeps the speed and ETA, answers control requests (pause/cancel) between chunks, and writes
 the state file at most every ``flush_interval`` seconds from a background task (in a thread,
 so the event loop never blocks on disk). :func:`build_progress` turns any state, live or read
-from disk by another worker, into the wire object.
+from disk by another worker, into the wire model.
 """
 
 from __future__ import annotations
@@ -14,26 +14,28 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
-from app.mast.download_state_manager import (
-    OPEN_FILE_STATUSES,
-    RESUMABLE_STATUSES,
-    ControlAction,
-    FileState,
-    JobState,
-    StateStore,
-)
+from app.mast.jobs.state import ControlAction, FileState, JobStage, JobState, JobStatus
+from app.mast.jobs.store import StateStore
+from app.mast.schemas import FileProgress, JobProgress
 
 logger = logging.getLogger("app.mast.tracker")
 
 FLUSH_INTERVAL = 0.25
 CONTROL_POLL_INTERVAL = 0.1
 SPEED_WINDOW = 3.0
+#: Seconds after which the state is written even when nothing changed.
+HEARTBEAT_SECONDS = 2.0
 
 
 class JobInterruptedError(Exception):
-    """Raised inside a downloader when the job was asked to pause or cancel."""
+    """Raised inside a downloader when the job was asked to pause or cancel.
+
+    Parameters
+    ----------
+    action
+        What was asked.
+    """
 
     def __init__(self, action: ControlAction) -> None:
         super().__init__(action)
@@ -41,7 +43,7 @@ class JobInterruptedError(Exception):
 
 
 def human_bytes(size: float) -> str:
-    """``12.3 MB`` style text."""
+    """Return ``12.3 MB`` style text for a byte count."""
     for unit in ("B", "KB", "MB", "GB"):
         if abs(size) < 1024 or unit == "GB":
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
@@ -85,7 +87,7 @@ class JobTracker:
         while True:
             await asyncio.sleep(self.flush_interval)
             now = time.monotonic()
-            if self._dirty or now - heartbeat > 2.0:
+            if self._dirty or now - heartbeat > HEARTBEAT_SECONDS:
                 heartbeat = now
                 await self.flush()
 
@@ -113,11 +115,8 @@ class JobTracker:
 
     # --- updates from the job and the downloaders ----------------------------------------------------
 
-    def set_stage(self, stage: str, message: str, *, status: str | None = None) -> None:
-        self.state.stage = stage
-        self.state.message = message
-        if status is not None:
-            self.state.status = status
+    def mark_dirty(self) -> None:
+        """Note that the state changed, so that the next periodic write saves it."""
         self._dirty = True
 
     def add_bytes(self, file: FileState, count: int) -> None:
@@ -144,7 +143,7 @@ class JobTracker:
         self.state.speed_bytes_per_sec = max(0.0, speed)
         remaining = max(0, self.state.total_bytes - self.state.downloaded_bytes)
         self.state.eta_seconds = remaining / speed if speed > 0 else None
-        if self.state.stage == "downloading" and self.state.current_file:
+        if self.state.stage == JobStage.DOWNLOADING and self.state.current_file:
             prefix = "S3: " if self.state.kind == "s3" else "Downloading: "
             self.state.message = f"{prefix}{self.state.current_file} ({human_bytes(speed)}/s)"
 
@@ -166,8 +165,35 @@ def _percent(done: int, total: int) -> float:
     return round(100.0 * done / total, 2) if total > 0 else 0.0
 
 
-def build_progress(state: JobState, *, live: bool, owned: bool) -> dict[str, Any]:
-    """The progress object of contract 5.4.
+def _overall(stage: str, state: JobState, complete_files: int) -> int:
+    """Return the integer ``progress`` of a job: by bytes, else by files."""
+    if stage == JobStage.COMPLETE:
+        return 100
+    if state.total_bytes > 0:
+        return min(100, int(100 * state.downloaded_bytes / state.total_bytes))
+    if state.files:
+        return int(100 * complete_files / len(state.files))
+    return 0
+
+
+def _is_resumable(state: JobState, stage: str) -> bool:
+    resumable_status = state.resumable_status or (stage == JobStage.PAUSED and state.status != JobStatus.CANCELLED)
+    has_open = any(f.has_work_left for f in state.files)
+    return bool(resumable_status and has_open and state.kind != "legacy" and stage != JobStage.COMPLETE)
+
+
+def _file_progress(file: FileState) -> FileProgress:
+    return FileProgress(
+        filename=file.filename,
+        total_bytes=int(file.total_bytes),
+        downloaded_bytes=int(file.downloaded_bytes),
+        progress_percent=100.0 if file.is_complete else _percent(file.downloaded_bytes, file.total_bytes),
+        status=file.status,
+    )
+
+
+def build_progress(state: JobState, *, live: bool, owned: bool) -> JobProgress:
+    """Return the progress object of contract 5.4.
 
     Parameters
     ----------
@@ -178,58 +204,39 @@ def build_progress(state: JobState, *, live: bool, owned: bool) -> dict[str, Any
     owned
         Whether some live process runs the job. A job marked running whose owner died is
         reported as paused (resumable).
+
+    Returns
+    -------
+    JobProgress
+        What ``GET /mast/download/progress-chunked/{job_id}`` answers.
     """
-    stage = state.stage
-    message = state.message
-    speed = state.speed_bytes_per_sec
-    eta = state.eta_seconds
-    current = state.current_file
-    if not live and not owned and state.status in {"pending", "downloading"}:
-        stage, message, speed, eta, current = "paused", "Job paused - can be resumed", 0.0, None, None
-    complete_files = [f for f in state.files if f.status == "complete"]
-    total_files = len(state.files)
-    if stage == "complete":
-        progress = 100
-    elif state.total_bytes > 0:
-        progress = min(100, int(100 * state.downloaded_bytes / state.total_bytes))
-    elif total_files:
-        progress = int(100 * len(complete_files) / total_files)
-    else:
-        progress = 0
-    has_open = any(f.status in OPEN_FILE_STATUSES or f.status == "failed" for f in state.files)
-    resumable_status = state.status in RESUMABLE_STATUSES or (stage == "paused" and state.status != "cancelled")
-    is_resumable = bool(resumable_status and has_open and state.kind != "legacy" and stage != "complete")
-    return {
-        "job_id": state.job_id,
-        "obs_id": state.obs_id,
-        "stage": stage,
-        "message": message,
-        "progress": progress,
-        "total_files": total_files,
-        "downloaded_files": len(complete_files),
-        "current_file": current,
-        "files": [str(Path(f.local_path)) for f in complete_files],
-        "error": state.error,
-        "started_at": state.started_at or "",
-        "completed_at": state.completed_at,
-        "download_dir": state.download_dir,
-        "is_complete": stage in {"complete", "failed"},
-        "total_bytes": int(state.total_bytes),
-        "downloaded_bytes": int(state.downloaded_bytes),
-        "download_progress_percent": 100.0
-        if stage == "complete"
+    stage: str = state.stage
+    message, speed, eta, current = state.message, state.speed_bytes_per_sec, state.eta_seconds, state.current_file
+    if not live and not owned and state.marked_running:
+        stage, message, speed, eta, current = JobStage.PAUSED, "Job paused - can be resumed", 0.0, None, None
+    complete_files = [f for f in state.files if f.is_complete]
+    return JobProgress(
+        job_id=state.job_id,
+        obs_id=state.obs_id,
+        stage=stage,
+        message=message,
+        progress=_overall(stage, state, len(complete_files)),
+        total_files=len(state.files),
+        downloaded_files=len(complete_files),
+        current_file=current,
+        files=[str(Path(f.local_path)) for f in complete_files],
+        error=state.error,
+        started_at=state.started_at or "",
+        completed_at=state.completed_at,
+        download_dir=state.download_dir,
+        is_complete=stage in {JobStage.COMPLETE, JobStage.FAILED},
+        total_bytes=int(state.total_bytes),
+        downloaded_bytes=int(state.downloaded_bytes),
+        download_progress_percent=100.0
+        if stage == JobStage.COMPLETE
         else _percent(state.downloaded_bytes, state.total_bytes),
-        "speed_bytes_per_sec": float(speed),
-        "eta_seconds": eta,
-        "file_progress": [
-            {
-                "filename": f.filename,
-                "total_bytes": int(f.total_bytes),
-                "downloaded_bytes": int(f.downloaded_bytes),
-                "progress_percent": 100.0 if f.status == "complete" else _percent(f.downloaded_bytes, f.total_bytes),
-                "status": f.status,
-            }
-            for f in state.files
-        ],
-        "is_resumable": is_resumable,
-    }
+        speed_bytes_per_sec=float(speed),
+        eta_seconds=eta,
+        file_progress=[_file_progress(f) for f in state.files],
+        is_resumable=_is_resumable(state, stage),
+    )

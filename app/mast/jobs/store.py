@@ -1,4 +1,4 @@
-"""Download job state on disk: the single source of truth for every proxy worker (contract 5.4).
+"""Job state files on disk: the single source of truth for every proxy worker (contract 5.4).
 
 Each job is one JSON file ``<MAST_DOWNLOAD_DIR>/.download_state/<job_id>.json`` written
 atomically (temporary file + ``os.replace``). A job that succeeds, or that has nothing to
@@ -22,11 +22,12 @@ import logging
 import os
 import re
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
+
+from app.mast.jobs.state import FINAL_STATUSES, ControlAction, FileState, FileStatus, JobState, utc_now
 
 logger = logging.getLogger("app.mast.state")
 
@@ -34,90 +35,27 @@ JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 STATE_DIR_NAME = ".download_state"
 FINISHED_DIR_NAME = "finished"
 MAX_AGE_SECONDS = 7 * 24 * 3600.0
-
-JobKind = Literal["chunked", "s3", "legacy"]
-ControlAction = Literal["pause", "cancel"]
-#: Statuses from which a job can be resumed.
-RESUMABLE_STATUSES = frozenset({"paused", "failed", "downloading", "pending"})
-#: File statuses that still need work.
-OPEN_FILE_STATUSES = frozenset({"pending", "paused", "downloading"})
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC."""
-    return datetime.now(UTC).isoformat()
-
-
-class Segment(BaseModel):
-    """A byte range ``[start, end)`` of an S3 object and how many bytes from its start are on disk.
-
-    The segments of a file always tile the whole object; splitting one moves its ``end`` (never
-    below what is on disk or in flight) and adds the rest as a new segment.
-    """
-
-    start: int
-    end: int
-    done: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return self.end - self.start - self.done
-
-
-class FileState(BaseModel):
-    """One file of a job (contract 5.4 plus the source of its bytes)."""
-
-    filename: str
-    url: str = ""
-    local_path: str
-    total_bytes: int = 0
-    downloaded_bytes: int = 0
-    status: str = "pending"
-    error: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    uri: str | None = None
-    s3_key: str | None = None
-    segments: list[Segment] = Field(default_factory=list)
-
-    def segments_bytes(self) -> int:
-        """Bytes on disk of a ranged S3 download: each segment's contiguous prefix."""
-        return sum(segment.done for segment in self.segments)
-
-
-class JobState(BaseModel):
-    """A download job as persisted (contract 5.4 top level plus the live progress fields)."""
-
-    job_id: str
-    obs_id: str
-    download_dir: str
-    files: list[FileState] = Field(default_factory=list)
-    total_bytes: int = 0
-    downloaded_bytes: int = 0
-    status: str = "pending"
-    started_at: str = ""
-    completed_at: str | None = None
-    error: str | None = None
-    saved_at: str | None = None
-    kind: JobKind = "chunked"
-    stage: str = "queued"
-    message: str = ""
-    current_file: str | None = None
-    speed_bytes_per_sec: float = 0.0
-    eta_seconds: float | None = None
-    product_type: str = "SCIENCE"
-    calib_level: list[int] | None = None
-    owner_pid: int | None = None
-
-    def recount(self) -> None:
-        """Recompute the job totals from its files."""
-        self.total_bytes = sum(f.total_bytes for f in self.files)
-        self.downloaded_bytes = sum(min(f.downloaded_bytes, f.total_bytes or f.downloaded_bytes) for f in self.files)
+#: Age after which an unheld lock file without an active state is removed.
+LOCK_MAX_AGE_SECONDS = 86400.0
+#: Age after which a temporary file left by an interrupted write is removed.
+TMP_MAX_AGE_SECONDS = 3600.0
 
 
 def valid_job_id(job_id: str) -> bool:
-    """Whether ``job_id`` may name a state file (other ids behave as not found)."""
+    """Return whether ``job_id`` may name a state file (other ids behave as not found)."""
     return bool(JOB_ID_RE.match(job_id)) and len(job_id) <= 128
+
+
+def _refresh_file(file: FileState) -> None:
+    """Re-check one unfinished file against the disk."""
+    final = Path(file.local_path)
+    part = final.with_name(final.name + ".part")
+    if final.exists() and (not file.total_bytes or final.stat().st_size == file.total_bytes):
+        file.found_complete(final.stat().st_size)
+    elif part.exists():
+        file.found_partial(part.stat().st_size)
+    else:
+        file.found_missing()
 
 
 class StateStore:
@@ -138,15 +76,19 @@ class StateStore:
     # --- paths ---------------------------------------------------------------------------------
 
     def state_path(self, job_id: str) -> Path:
+        """Return the path of a job's active state file."""
         return self.state_dir / f"{job_id}.json"
 
     def finished_path(self, job_id: str) -> Path:
+        """Return the path of a job's state file in the finished area."""
         return self.finished_dir / f"{job_id}.json"
 
     def lock_path(self, job_id: str) -> Path:
+        """Return the path of a job's ownership lock file."""
         return self.state_dir / f"{job_id}.lock"
 
     def control_path(self, job_id: str) -> Path:
+        """Return the path of a job's control request file."""
         return self.state_dir / f"{job_id}.control"
 
     # --- reading and writing -----------------------------------------------------------------
@@ -169,13 +111,13 @@ class StateStore:
         os.replace(tmp, path)
 
     def load(self, job_id: str) -> JobState | None:
-        """The active (resumable or running) state of a job, or ``None``."""
+        """Return the active (resumable or running) state of a job, or ``None``."""
         if not valid_job_id(job_id):
             return None
         return self._read(self.state_path(job_id))
 
     def load_any(self, job_id: str) -> tuple[JobState, bool] | None:
-        """The state of a job and whether it is finished, looking in both places."""
+        """Return the state of a job and whether it is finished, looking in both places."""
         if not valid_job_id(job_id):
             return None
         state = self._read(self.state_path(job_id))
@@ -206,7 +148,7 @@ class StateStore:
         return existed
 
     def list_active(self) -> list[JobState]:
-        """Every active state file."""
+        """Return every active state."""
         states = []
         for path in sorted(self.state_dir.glob("*.json")):
             state = self._read(path)
@@ -217,7 +159,7 @@ class StateStore:
     # --- ownership -------------------------------------------------------------------------------
 
     def try_lock(self, job_id: str) -> int | None:
-        """Take the job's ownership lock; the descriptor, or ``None`` if a live process holds it."""
+        """Take the job's ownership lock; return its descriptor, or ``None`` if a live process holds it."""
         fd = os.open(self.lock_path(job_id), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -235,7 +177,7 @@ class StateStore:
             os.close(fd)
 
     def is_owned(self, job_id: str) -> bool:
-        """Whether a live process currently runs the job."""
+        """Return whether a live process currently runs the job."""
         if not self.lock_path(job_id).exists():
             return False
         fd = self.try_lock(job_id)
@@ -254,7 +196,7 @@ class StateStore:
         os.replace(tmp, path)
 
     def pending_control(self, job_id: str) -> ControlAction | None:
-        """The control request waiting for a job, if any."""
+        """Return the control request waiting for a job, if any."""
         try:
             text = self.control_path(job_id).read_text().strip()
         except FileNotFoundError:
@@ -266,6 +208,7 @@ class StateStore:
         return None
 
     def clear_control(self, job_id: str) -> None:
+        """Remove a job's control request, if any."""
         with contextlib.suppress(FileNotFoundError):
             self.control_path(job_id).unlink()
 
@@ -273,67 +216,71 @@ class StateStore:
 
     @staticmethod
     def refresh_from_disk(state: JobState) -> JobState:
-        """Re-check every unfinished file against the disk (contract 5.4)."""
+        """Re-check every unfinished file against the disk (contract 5.4) and return the state."""
         for file in state.files:
-            if file.status in {"complete", "failed"}:
+            if file.is_complete or file.status == FileStatus.FAILED:
                 continue
-            final = Path(file.local_path)
-            part = final.with_name(final.name + ".part")
-            if final.exists() and (not file.total_bytes or final.stat().st_size == file.total_bytes):
-                file.status = "complete"
-                file.downloaded_bytes = final.stat().st_size
-            elif part.exists():
-                size = part.stat().st_size
-                if file.s3_key and file.segments and size == file.total_bytes:
-                    file.downloaded_bytes = file.segments_bytes()
-                else:
-                    file.downloaded_bytes = size
-                    file.segments = []
-                file.status = "paused"
-            else:
-                file.status = "pending"
-                file.downloaded_bytes = 0
-                file.segments = []
-            file.error = None
+            _refresh_file(file)
         state.recount()
         return state
 
     def cleanup(self, max_age: float = MAX_AGE_SECONDS) -> dict[str, int]:
-        """Delete orphan ``.part`` files and finished state files older than ``max_age`` seconds."""
+        """Delete orphan ``.part`` files and finished state files older than ``max_age`` seconds.
+
+        Returns
+        -------
+        dict of str to int
+            How many ``parts`` and ``states`` were removed.
+        """
         cutoff = time.time() - max_age
-        removed = {"parts": 0, "states": 0}
+        states, referenced = self._drop_old_active(cutoff)
+        states += self._drop_old_finished(cutoff)
+        parts = self._drop_orphan_parts(referenced, cutoff)
+        self._drop_stale_locks()
+        self._drop_stale_tmp()
+        return {"parts": parts, "states": states}
+
+    def _drop_old_active(self, cutoff: float) -> tuple[int, set[str]]:
+        """Remove old active states of ended jobs; return the count and the ``.part`` paths still in use."""
+        removed = 0
         referenced: set[str] = set()
         for state in self.list_active():
-            if state.status in {"complete", "cancelled", "failed"} and self._older(
-                self.state_path(state.job_id), cutoff
-            ):
+            if state.status in FINAL_STATUSES and self._older(self.state_path(state.job_id), cutoff):
                 with contextlib.suppress(FileNotFoundError):
                     self.state_path(state.job_id).unlink()
-                    removed["states"] += 1
+                    removed += 1
                 continue
             referenced.update(f.local_path + ".part" for f in state.files)
-        for path in self.finished_dir.glob("*.json"):
-            if self._older(path, cutoff):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed["states"] += 1
-        for path in self.download_dir.rglob("*.part"):
-            if str(path) not in referenced and self._older(path, cutoff):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed["parts"] += 1
+        return removed, referenced
+
+    def _drop_old_finished(self, cutoff: float) -> int:
+        return self._unlink_older(self.finished_dir.glob("*.json"), cutoff)
+
+    def _drop_orphan_parts(self, referenced: set[str], cutoff: float) -> int:
+        orphans = (path for path in self.download_dir.rglob("*.part") if str(path) not in referenced)
+        return self._unlink_older(orphans, cutoff)
+
+    def _drop_stale_locks(self) -> None:
+        """Remove lock files of jobs that no longer have an active state, once nobody holds them."""
+        cutoff = time.time() - LOCK_MAX_AGE_SECONDS
         for path in self.state_dir.glob("*.lock"):
-            # Lock files of jobs that no longer have an active state, once nobody holds them.
-            if not self.state_path(path.stem).exists() and self._older(path, time.time() - 86400):
+            if not self.state_path(path.stem).exists() and self._older(path, cutoff):
                 fd = self.try_lock(path.stem)
                 if fd is not None:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                     self.release(fd)
-        for path in self.state_dir.glob("*.tmp"):
-            if self._older(path, time.time() - 3600):
+
+    def _drop_stale_tmp(self) -> None:
+        self._unlink_older(self.state_dir.glob("*.tmp"), time.time() - TMP_MAX_AGE_SECONDS)
+
+    def _unlink_older(self, paths: Iterable[Path], cutoff: float) -> int:
+        removed = 0
+        for path in paths:
+            if self._older(path, cutoff):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+                    removed += 1
         return removed
 
     @staticmethod

@@ -1,10 +1,13 @@
 """Request and response models of the MAST proxy (contract sections 5.1-5.5).
 
 Every optional field accepts an explicit ``null`` (contract 2.2); integer fields stay integers.
+Status words of replies are ``StrEnum`` members; the fields that carry them stay typed ``str`` so
+that the published schema keeps plain strings.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -17,6 +20,21 @@ def _no_dot_only(value: str) -> str:
     if set(value) <= {"."}:
         raise ValueError("obs_id must not consist of dots only")
     return value
+
+
+class ActionStatus(StrEnum):
+    """Status word of a resume, pause or cancel reply (P13-P15)."""
+
+    RESUMING = "resuming"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class SyncDownloadStatus(StrEnum):
+    """Status word of the synchronous download reply (P9)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 # --- searches (P3-P7) --------------------------------------------------------------------------

@@ -35,9 +35,17 @@ from aiobotocore.config import AioConfig
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.mast.chunked_downloader import DownloadError, finalize_file, interruptible_sleep, part_path
-from app.mast.download_state_manager import FileState, Segment, utc_now
-from app.mast.download_tracker import JobInterruptedError, JobTracker
+from app.mast.jobs.progress import JobTracker
+from app.mast.jobs.state import FileState, FileStatus, Segment
+from app.mast.jobs.transfer.common import (
+    DownloadError,
+    cancel_all,
+    disk_error,
+    download_each,
+    finalize_file,
+    part_path,
+    retry_with_backoff,
+)
 
 logger = logging.getLogger("app.mast.s3")
 
@@ -66,14 +74,20 @@ class S3Options:
 
 
 class S3UnavailableError(DownloadError):
-    """A product has no copy in the bucket; the caller can fall back to HTTP."""
+    """A product has no copy in the bucket: the whole job fails, so that the caller can fall back to HTTP.
+
+    Parameters
+    ----------
+    detail
+        Which product, and why.
+    """
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"{S3_UNAVAILABLE} {detail}")
+        super().__init__(f"{S3_UNAVAILABLE} {detail}", fails_job=True)
 
 
 def client_config(opts: S3Options) -> AioConfig:
-    """Anonymous, path-style client settings sized for the part concurrency.
+    """Return anonymous, path-style client settings sized for the part concurrency.
 
     A read that stalls past ``read_timeout`` fails the request, which is then retried from the
     last byte written (botocore's own retries are off: ours resume).
@@ -104,6 +118,14 @@ def split_segment(segment: Segment, cursor: int, min_bytes: int) -> Segment | No
     return upper
 
 
+def _part_size(path: Path) -> int | None:
+    """Return the size of a ``.part`` file, or ``None`` when there is none."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 def _prepare_part_file(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:
@@ -121,10 +143,22 @@ def _pwrite(fd: int, data: bytes, offset: int) -> int:
     return len(data)
 
 
-def _unavailable(file: FileState, error: ClientError) -> S3UnavailableError | None:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
-        return S3UnavailableError(f"{file.filename} is not readable in the bucket ({code})")
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _retry_reason(file: FileState, error: Exception) -> str | None:
+    """Return why a failed segment fetch is worth another, ``None`` to let the error through.
+
+    A key missing from the bucket, or not readable there, raises :class:`S3UnavailableError`.
+    """
+    if isinstance(error, ClientError):
+        code = _error_code(error)
+        if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
+            raise S3UnavailableError(f"{file.filename} is not readable in the bucket ({code})") from error
+        return f"{file.filename}: S3 error {code}"
+    if isinstance(error, BotoCoreError | aiohttp.ClientError | OSError | DownloadError):  # aiohttp: a cut body
+        return f"{file.filename}: S3 transfer failed ({type(error).__name__})"
     return None
 
 
@@ -185,6 +219,7 @@ class _Transfer:
     # --- connections --------------------------------------------------------------------------------
 
     def spawn(self) -> None:
+        """Add one connection, which takes queued segments or splits the largest one in flight."""
         task = asyncio.create_task(self._worker())
         self.tasks.append(task)
         task.add_done_callback(lambda _: self.changed.set())
@@ -205,25 +240,13 @@ class _Transfer:
 
     async def _fetch(self, index: int) -> None:
         """Fetch one segment from its recorded offset to its (possibly moving) end, with retries."""
-        attempt = 0
-        while True:
-            self.tracker.check_control()
-            try:
-                await self._stream(index)
-                return
-            except JobInterruptedError:
-                raise
-            except ClientError as error:
-                unavailable = _unavailable(self.file, error)
-                if unavailable is not None:
-                    raise unavailable from error
-                reason = f"{self.file.filename}: S3 error {error.response.get('Error', {}).get('Code', '')}"
-            except (BotoCoreError, aiohttp.ClientError, OSError, DownloadError) as error:  # aiohttp: a cut body
-                reason = f"{self.file.filename}: S3 transfer failed ({type(error).__name__})"
-            attempt += 1
-            if attempt > self.opts.retries:
-                raise DownloadError(f"{reason}; gave up after {self.opts.retries} retries")
-            await interruptible_sleep(self.opts.backoff_seconds * 2 ** (attempt - 1), self.tracker)
+        await retry_with_backoff(
+            lambda: self._stream(index),
+            lambda error: _retry_reason(self.file, error),
+            self.tracker,
+            retries=self.opts.retries,
+            backoff_seconds=self.opts.backoff_seconds,
+        )
 
     async def _open(self, position: int, end: int) -> Any:
         """Send the GET for ``[position, end)`` and check the length of the answer; return its body."""
@@ -284,6 +307,7 @@ class _Transfer:
     # --- the whole object ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Fetch every segment of the object; raise the first connection's failure."""
         pending = sum(1 for segment in self.file.segments if segment.remaining > 0)
         up_front = self.opts.part_concurrency if self.opts.split_after_seconds <= 0 else 1
         for _ in range(max(1, min(self.opts.part_concurrency, max(pending, up_front)))):
@@ -302,9 +326,7 @@ class _Transfer:
             grower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await grower
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await cancel_all(self.tasks)
 
     async def _grow(self) -> None:
         """Measure the throughput; add connections while they pay off."""
@@ -342,7 +364,7 @@ async def _object_size(s3: Any, opts: S3Options, file: FileState) -> int:
     try:
         head = await s3.head_object(Bucket=opts.bucket, Key=file.s3_key)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = _error_code(error)
         raise S3UnavailableError(f"{file.filename} is not in the bucket ({code or 'error'})") from error
     except BotoCoreError as error:
         raise DownloadError(f"{file.filename}: the S3 endpoint is unreachable", retryable=False) from error
@@ -354,7 +376,7 @@ async def download_object(
 ) -> None:
     """Download one object over one or more connections, resuming from its recorded segments."""
     final = Path(file.local_path)
-    if file.status == "complete" and final.exists():
+    if file.status == FileStatus.COMPLETE and await asyncio.to_thread(final.exists):
         return
     if not file.s3_key:
         raise S3UnavailableError(f"{file.filename} has no copy in the bucket")
@@ -365,26 +387,25 @@ async def download_object(
         file.total_bytes = size
         tracker.state.recount()
     part = part_path(final)
-    if not part.exists() or part.stat().st_size != size or not _tiles(file.segments, size):
+    if await asyncio.to_thread(_part_size, part) != size or not _tiles(file.segments, size):
         file.segments = [Segment(start=0, end=size)]
     await asyncio.to_thread(_prepare_part_file, part, size)
     tracker.set_file_bytes(file, file.segments_bytes())
-    file.status = "downloading"
-    file.started_at = file.started_at or utc_now()
+    file.mark_downloading()
     tracker.state.current_file = file.filename
     fd = await asyncio.to_thread(os.open, part, os.O_WRONLY)
     try:
         await _Transfer(s3, opts, file, fd, size, tracker, slots).run()
     finally:
         await asyncio.to_thread(os.close, fd)
-    if part.stat().st_size != size or file.segments_bytes() != size:
+    if await asyncio.to_thread(os.path.getsize, part) != size or file.segments_bytes() != size:
         raise DownloadError(f"{file.filename}: incomplete S3 download")
     finalize_file(file, tracker)
     file.segments = []
 
 
 def _tiles(segments: list[Segment], size: int) -> bool:
-    """Whether recorded segments cover ``[0, size)`` exactly once (else the record is discarded)."""
+    """Return whether recorded segments cover ``[0, size)`` exactly once (else the record is discarded)."""
     position = 0
     for segment in sorted(segments, key=lambda s: s.start):
         if segment.start != position or not 0 <= segment.done <= segment.end - segment.start:
@@ -399,35 +420,16 @@ async def download_objects(session: Any, opts: S3Options, files: Sequence[FileSt
     An object missing from the bucket raises :class:`S3UnavailableError` at once (the job fails
     with ``S3_UNAVAILABLE:`` so the caller can fall back to HTTP).
     """
-    errors: list[str] = []
-    file_slots = asyncio.Semaphore(opts.file_concurrency)
     slots = asyncio.Semaphore(opts.part_concurrency)
     async with session.client(
         "s3", endpoint_url=opts.endpoint_url, region_name=opts.region, config=client_config(opts)
     ) as s3:
 
-        async def one(file: FileState) -> None:
-            async with file_slots:
-                try:
-                    await download_object(s3, opts, file, tracker, slots)
-                except S3UnavailableError:
-                    raise
-                except DownloadError as error:
-                    file.status = "failed"
-                    file.error = error.detail
-                    errors.append(error.detail)
-                except OSError as error:  # the download directory refused a write
-                    detail = f"{file.filename}: cannot write the file ({error.strerror or 'disk error'})"
-                    file.status = "failed"
-                    file.error = detail
-                    errors.append(detail)
+        async def fetch(file: FileState) -> None:
+            try:
+                await download_object(s3, opts, file, tracker, slots)
+            except OSError as error:  # the download directory refused a write
+                raise disk_error(file, error) from error
 
-        tasks = [asyncio.create_task(one(f)) for f in files if f.status != "complete"]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        errors: list[str] = await download_each(files, opts.file_concurrency, fetch)
     return errors

@@ -17,10 +17,12 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -31,11 +33,11 @@ from requests.adapters import HTTPAdapter
 
 from app.core.exceptions import DomainError, NotFoundError, UpstreamError, UpstreamTimeoutError
 from app.core.settings import Settings
+from app.mast.schemas import MastSearchResponse, ProductsResponse
 
 logger = logging.getLogger("app.mast.service")
 
 T = TypeVar("T")
-SearchType = Literal["target", "coordinates", "observation_id", "program_id", "recent_releases"]
 
 #: Columns whose ``mast:`` URIs are rewritten to download links (contract 5.1).
 URL_COLUMNS = ("jpegURL", "dataURL")
@@ -73,17 +75,17 @@ def configure_astroquery(base_url: str) -> None:
 
 
 def today_mjd() -> float:
-    """The current time as a Modified Julian Date."""
+    """Return the current time as a Modified Julian Date."""
     return time.time() / 86400.0 + MJD_UNIX_EPOCH
 
 
 def download_url(base_url: str, uri: str) -> str:
-    """The ``Download/file`` link of a ``mast:`` URI on ``base_url``."""
+    """Return the ``Download/file`` link of a ``mast:`` URI on ``base_url``."""
     return f"{base_url}{DOWNLOAD_PATH}?uri={quote(uri)}"
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-safe version of one table cell."""
+    """Return a JSON-safe version of one table cell."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bytes):
@@ -116,16 +118,28 @@ def serialize_rows(table: Any, *, base_url: str | None = None) -> list[dict[str,
         columns[name] = [_plain(v) for v in np.ma.asarray(table[name]).tolist()]
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     if base_url is not None:
-        for row in rows:
-            for key in URL_COLUMNS:
-                value = row.get(key)
-                if isinstance(value, str) and value.startswith("mast:"):
-                    row[key] = download_url(base_url, value)
+        _link_urls(rows, base_url)
     return rows
 
 
+def _link_urls(rows: list[dict[str, Any]], base_url: str) -> None:
+    """Turn the ``mast:`` URIs of the URL columns into download links on ``base_url``, in place."""
+    for row in rows:
+        for key in URL_COLUMNS:
+            value = row.get(key)
+            if isinstance(value, str) and value.startswith("mast:"):
+                row[key] = download_url(base_url, value)
+
+
+def _cloud_key(body: Any, uri: str) -> str | None:
+    """Return the bucket key of ``uri`` in a path lookup reply, or ``None`` when it has none."""
+    entry = body.get(uri) if isinstance(body, dict) else None
+    path = entry.get("path") if isinstance(entry, dict) else None
+    return path.lstrip("/") if isinstance(path, str) and path.strip("/") else None
+
+
 def name_variants(name: str) -> list[str]:
-    """Spellings of a target name tried in turn (contract 5.1), without duplicates."""
+    """Return the spellings of a target name tried in turn (contract 5.1), without duplicates."""
     collapsed = " ".join(name.split())
     spaced = " ".join(re.sub(r"[-_]", " ", collapsed).split())
     dashed = re.sub(r"[\s_]+", "-", collapsed)
@@ -139,7 +153,7 @@ def name_variants(name: str) -> list[str]:
 
 
 def _map_astroquery_error(error: Exception) -> DomainError:
-    """Translate an exception raised inside astroquery into a domain error."""
+    """Return the domain error of an exception raised inside astroquery."""
     from astroquery.exceptions import RemoteServiceError
 
     if isinstance(error, DomainError):
@@ -174,7 +188,7 @@ class _TimeoutAdapter(HTTPAdapter):
 
 
 def _observations(base_url: str, timeout: float) -> Any:
-    """A fresh astroquery client (its per-query state is not thread-safe) with bounded requests."""
+    """Return a fresh astroquery client (its per-query state is not thread-safe) with bounded requests."""
     configure_astroquery(base_url)
     from astroquery.mast import ObservationsClass
 
@@ -202,7 +216,7 @@ def _query_observations(
 
 
 def _query_products(base_url: str, obsids: list[str]) -> list[dict[str, Any]]:
-    """The product rows of the given CAOM ``obsid`` values (blocking)."""
+    """Return the product rows of the given CAOM ``obsid`` values (blocking)."""
     if not obsids:
         return []
     table = _observations(base_url, ASTROQUERY_REQUEST_TIMEOUT).get_product_list(obsids)
@@ -237,6 +251,119 @@ def filter_products(
     return kept
 
 
+def _calib(calib_level: list[int] | None) -> dict[str, Any]:
+    """Return the ``calib_level`` criterion (none: every level)."""
+    return {} if calib_level is None else {"calib_level": sorted(calib_level)}
+
+
+def _calib_key(calib_level: list[int] | None) -> tuple[tuple[int, ...], bool]:
+    """Return the part of a cache key that identifies a ``calib_level`` request."""
+    return tuple(sorted(calib_level or [])), calib_level is None
+
+
+def _timed_out(time_limit: float) -> UpstreamTimeoutError:
+    return UpstreamTimeoutError(
+        f"MAST search timed out after {time_limit:g} seconds. Try a smaller radius or a more specific query."
+    )
+
+
+class SearchKind(StrEnum):
+    """The five searches (P3-P7); the value is the ``search_type`` of the reply."""
+
+    TARGET = "target"
+    COORDINATES = "coordinates"
+    OBSERVATION = "observation_id"
+    PROGRAM = "program_id"
+    RECENT = "recent_releases"
+
+
+@dataclass(frozen=True)
+class SearchCriteria:
+    """What one search asks MAST, and what its reply echoes.
+
+    Attributes
+    ----------
+    query_params
+        The request as the reply echoes it in ``query_params``.
+    cache_key
+        What makes two requests of the same kind the same search.
+    ids
+        CAOM criteria that name what is searched (``obs_id``, ``proposal_id``).
+    refine
+        CAOM criteria that narrow it (``calib_level``, ``instrument_name``).
+    days_back
+        Only observations released in the last ``days_back`` days; ``None``: every public one.
+    target_name
+        A name resolved to the cone centre first; the resolution and the query then share one timeout.
+    center
+        The cone centre ``(ra, dec)`` in degrees.
+    radius
+        The cone radius in degrees; ``None``: no cone.
+    page
+        ``(offset, limit)`` of the rows sorted newest release first; ``None``: every row as MAST sends it.
+    """
+
+    query_params: dict[str, Any]
+    cache_key: tuple[Any, ...]
+    ids: dict[str, Any] = field(default_factory=dict)
+    refine: dict[str, Any] = field(default_factory=dict)
+    days_back: int | None = None
+    target_name: str | None = None
+    center: tuple[float, float] | None = None
+    radius: float | None = None
+    page: tuple[int, int] | None = None
+
+    def caom(self) -> dict[str, Any]:
+        """Return the CAOM criteria, with the release window as of now."""
+        now = today_mjd()
+        window = [0.0, now] if self.days_back is None else [now - self.days_back, now]
+        return {**self.ids, "t_obs_release": window, **self.refine}
+
+    def cone(self, center: tuple[float, float] | None) -> tuple[float, float, float] | None:
+        """Return ``(ra, dec, radius)`` of the cone around ``center``, or ``None`` without one."""
+        if center is None or self.radius is None:
+            return None
+        return center[0], center[1], self.radius
+
+    def paged(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Return the requested page of ``rows``, newest release first (every row without a page)."""
+        if self.page is None:
+            return rows
+        rows.sort(key=lambda r: r.get("t_obs_release") or 0.0, reverse=True)
+        offset, limit = self.page
+        return rows[offset : offset + limit]
+
+
+def _by_id(name: str, column: str, value: str, calib_level: list[int] | None) -> SearchCriteria:
+    """Return the criteria of the observations whose CAOM ``column`` is ``value`` (echoed as ``name``)."""
+    return SearchCriteria(
+        query_params={name: value, "calib_level": calib_level},
+        cache_key=(value, *_calib_key(calib_level)),
+        ids={column: value},
+        refine=_calib(calib_level),
+    )
+
+
+def _cone(
+    params: dict[str, Any],
+    key: tuple[Any, ...],
+    calib_level: list[int] | None,
+    *,
+    radius: float,
+    center: tuple[float, float] | None = None,
+    target_name: str | None = None,
+) -> SearchCriteria:
+    """Return the criteria of a cone search of ``radius`` degrees around ``center`` or a named target."""
+    return SearchCriteria(
+        query_params=params,
+        cache_key=(*key, *_calib_key(calib_level)),
+        refine=_calib(calib_level),
+        target_name=target_name,
+        center=center,
+        radius=radius,
+    )
+
+
 class MastService:
     """Searches and lookups against the MAST API at ``MAST_BASE_URL``.
 
@@ -253,7 +380,7 @@ class MastService:
         self.base_url = settings.mast_base_url
         self.http = http
         self._executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="mast-query")
-        self._cache: TTLCache[tuple[Any, ...], dict[str, Any]] = TTLCache(
+        self._cache: TTLCache[tuple[Any, ...], MastSearchResponse] = TTLCache(
             maxsize=settings.mast_search_cache_size, ttl=settings.mast_search_cache_ttl
         )
 
@@ -263,67 +390,45 @@ class MastService:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def _in_thread(self, fn: Callable[..., T], /, *args: Any, timeout: float | None, **kwargs: Any) -> T:
-        """Run a blocking astroquery call in a thread, mapping its errors and the timeout."""
+    async def _in_thread(self, fn: Callable[..., T], /, *args: Any, time_limit: float | None, **kwargs: Any) -> T:
+        """Run a blocking astroquery call in a thread, mapping its errors and the time limit."""
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, **kwargs)
         try:
-            if timeout is None:
+            if time_limit is None:
                 return await loop.run_in_executor(self._executor, call)
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, call), timeout)
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, call), time_limit)
         except TimeoutError as error:
-            if timeout is None:
+            if time_limit is None:
                 raise _map_astroquery_error(error) from error
-            raise UpstreamTimeoutError(
-                f"MAST search timed out after {timeout:g} seconds. Try a smaller radius or a more specific query."
-            ) from error
+            raise _timed_out(time_limit) from error
         except Exception as error:
             mapped = _map_astroquery_error(error)
             logger.warning("mast_query_failed", extra={"error": type(error).__name__, "detail": str(error)})
             raise mapped from error
 
-    async def _with_timeout(self, coro: Any) -> Any:
-        timeout = self.settings.mast_search_timeout
+    async def _with_time_limit(self, work: Awaitable[T]) -> T:
+        """Await ``work`` within ``MAST_SEARCH_TIMEOUT``."""
+        time_limit = self.settings.mast_search_timeout
         try:
-            return await asyncio.wait_for(coro, timeout)
+            return await asyncio.wait_for(work, time_limit)
         except TimeoutError as error:
-            raise UpstreamTimeoutError(
-                f"MAST search timed out after {timeout:g} seconds. Try a smaller radius or a more specific query."
-            ) from error
+            raise _timed_out(time_limit) from error
 
-    def _public(self) -> dict[str, Any]:
-        return {"t_obs_release": [0.0, today_mjd()]}
-
-    @staticmethod
-    def _calib(calib_level: list[int] | None) -> dict[str, Any]:
-        return {} if calib_level is None else {"calib_level": sorted(calib_level)}
-
-    def _response(self, search_type: SearchType, params: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-        for row in rows:
-            for key in URL_COLUMNS:
-                value = row.get(key)
-                if isinstance(value, str) and value.startswith("mast:"):
-                    row[key] = download_url(self.base_url, value)
-        return {
-            "search_type": search_type,
-            "query_params": params,
-            "results": rows,
-            "result_count": len(rows),
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-
-    async def _cached(self, key: tuple[Any, ...], build: Callable[[], Any]) -> dict[str, Any]:
+    async def _cached(
+        self, key: tuple[Any, ...], build: Callable[[], Awaitable[MastSearchResponse]]
+    ) -> MastSearchResponse:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        result: dict[str, Any] = await build()
+        result = await build()
         self._cache[key] = result
         return result
 
     # --- name resolution and cloud paths ------------------------------------------------------
 
     async def lookup_name(self, name: str) -> tuple[float, float] | None:
-        """Resolve one spelling with ``Mast.Name.Lookup``; ``None`` when MAST does not know it."""
+        """Resolve one spelling with ``Mast.Name.Lookup``; return ``None`` when MAST does not know it."""
         request = {"service": "Mast.Name.Lookup", "params": {"input": name, "format": "json"}, "format": "json"}
         try:
             response = await self.http.post(self.base_url + INVOKE_PATH, data={"request": json.dumps(request)})
@@ -345,7 +450,7 @@ class MastService:
             raise UpstreamError("MAST returned a malformed name resolution response") from error
 
     async def resolve_target(self, target_name: str) -> tuple[float, float]:
-        """Coordinates of a target, trying the spelling variants in turn."""
+        """Return the coordinates of a target, trying the spelling variants in turn."""
         variants = name_variants(target_name)
         for variant in variants:
             found = await self.lookup_name(variant)
@@ -354,7 +459,7 @@ class MastService:
         raise NotFoundError(f"Could not resolve target name '{target_name}' using variants: {variants}")
 
     async def cloud_keys(self, uris: list[str]) -> dict[str, str | None]:
-        """S3 keys of ``mast:`` URIs from MAST's cloud path lookup (``None``: not in the bucket)."""
+        """Return the S3 keys of ``mast:`` URIs from MAST's cloud path lookup (``None``: not in the bucket)."""
         keys: dict[str, str | None] = {}
         for start in range(0, len(uris), PATH_LOOKUP_BATCH):
             batch = uris[start : start + PATH_LOOKUP_BATCH]
@@ -367,120 +472,96 @@ class MastService:
             except ValueError as error:
                 raise UpstreamError("MAST returned a malformed cloud path lookup response") from error
             for uri in batch:
-                entry = body.get(uri) if isinstance(body, dict) else None
-                path = entry.get("path") if isinstance(entry, dict) else None
-                keys[uri] = path.lstrip("/") if isinstance(path, str) and path.strip("/") else None
+                keys[uri] = _cloud_key(body, uri)
         return keys
 
     # --- searches (P3-P7) --------------------------------------------------------------------
 
-    async def search_target(self, target_name: str, radius: float, calib_level: list[int] | None) -> dict[str, Any]:
-        """P3: resolve the name, then a cone search of ``radius`` degrees."""
-        key = ("target", target_name.strip().lower(), radius, tuple(sorted(calib_level or [])), calib_level is None)
+    async def _query(self, criteria: SearchCriteria) -> list[dict[str, Any]]:
+        """Return the CAOM rows of a search (its cone centre resolved first when it names a target)."""
+        if criteria.target_name is None:
+            return await self._in_thread(
+                _query_observations,
+                self.base_url,
+                position=criteria.cone(criteria.center),
+                time_limit=self.settings.mast_search_timeout,
+                **criteria.caom(),
+            )
+        target_name = criteria.target_name
 
-        async def build() -> dict[str, Any]:
-            async def run() -> list[dict[str, Any]]:
-                ra, dec = await self.resolve_target(target_name)
-                return await self._in_thread(
-                    _query_observations,
-                    self.base_url,
-                    position=(ra, dec, radius),
-                    timeout=None,
-                    **self._public(),
-                    **self._calib(calib_level),
-                )
+        async def resolve_then_query() -> list[dict[str, Any]]:
+            center = await self.resolve_target(target_name)
+            return await self._in_thread(
+                _query_observations, self.base_url, position=criteria.cone(center), time_limit=None, **criteria.caom()
+            )
 
-            rows = await self._with_timeout(run())
-            params = {"target_name": target_name, "radius": radius, "calib_level": calib_level}
-            return self._response("target", params, rows)
+        return await self._with_time_limit(resolve_then_query())
 
-        return await self._cached(key, build)
+    async def _search(self, kind: SearchKind, criteria: SearchCriteria) -> MastSearchResponse:
+        """Run one search through the cache and return its reply: every public search goes through here."""
+
+        async def build() -> MastSearchResponse:
+            rows = criteria.paged(await self._query(criteria))
+            _link_urls(rows, self.base_url)
+            return MastSearchResponse(
+                search_type=kind,
+                query_params=criteria.query_params,
+                results=rows,
+                result_count=len(rows),
+                timestamp=datetime.now(UTC).isoformat(),
+            )
+
+        return await self._cached((kind, *criteria.cache_key), build)
+
+    async def search_target(self, target_name: str, radius: float, calib_level: list[int] | None) -> MastSearchResponse:
+        """Resolve a target name, then return a cone search of ``radius`` degrees around it (P3)."""
+        params = {"target_name": target_name, "radius": radius, "calib_level": calib_level}
+        key = (target_name.strip().lower(), radius)
+        criteria = _cone(params, key, calib_level, target_name=target_name, radius=radius)
+        return await self._search(SearchKind.TARGET, criteria)
 
     async def search_coordinates(
         self, ra: float, dec: float, radius: float, calib_level: list[int] | None
-    ) -> dict[str, Any]:
-        """P4: a cone search of ``radius`` degrees around ``(ra, dec)``."""
-        key = ("coordinates", ra, dec, radius, tuple(sorted(calib_level or [])), calib_level is None)
+    ) -> MastSearchResponse:
+        """Return a cone search of ``radius`` degrees around ``(ra, dec)`` (P4)."""
+        params = {"ra": ra, "dec": dec, "radius": radius, "calib_level": calib_level}
+        criteria = _cone(params, (ra, dec, radius), calib_level, center=(ra, dec), radius=radius)
+        return await self._search(SearchKind.COORDINATES, criteria)
 
-        async def build() -> dict[str, Any]:
-            rows = await self._in_thread(
-                _query_observations,
-                self.base_url,
-                position=(ra, dec, radius),
-                timeout=self.settings.mast_search_timeout,
-                **self._public(),
-                **self._calib(calib_level),
-            )
-            params = {"ra": ra, "dec": dec, "radius": radius, "calib_level": calib_level}
-            return self._response("coordinates", params, rows)
+    async def search_observation(self, obs_id: str, calib_level: list[int] | None) -> MastSearchResponse:
+        """Return the observations named ``obs_id`` (P5)."""
+        return await self._search(SearchKind.OBSERVATION, _by_id("obs_id", "obs_id", obs_id, calib_level))
 
-        return await self._cached(key, build)
+    async def search_program(self, program_id: str, calib_level: list[int] | None) -> MastSearchResponse:
+        """Return the observations of proposal ``program_id`` (P6)."""
+        return await self._search(SearchKind.PROGRAM, _by_id("program_id", "proposal_id", program_id, calib_level))
 
-    async def search_observation(self, obs_id: str, calib_level: list[int] | None) -> dict[str, Any]:
-        """P5: the observations named ``obs_id``."""
-        key = ("observation", obs_id, tuple(sorted(calib_level or [])), calib_level is None)
-
-        async def build() -> dict[str, Any]:
-            rows = await self._in_thread(
-                _query_observations,
-                self.base_url,
-                timeout=self.settings.mast_search_timeout,
-                obs_id=obs_id,
-                **self._public(),
-                **self._calib(calib_level),
-            )
-            return self._response("observation_id", {"obs_id": obs_id, "calib_level": calib_level}, rows)
-
-        return await self._cached(key, build)
-
-    async def search_program(self, program_id: str, calib_level: list[int] | None) -> dict[str, Any]:
-        """P6: the observations of proposal ``program_id``."""
-        key = ("program", program_id, tuple(sorted(calib_level or [])), calib_level is None)
-
-        async def build() -> dict[str, Any]:
-            rows = await self._in_thread(
-                _query_observations,
-                self.base_url,
-                timeout=self.settings.mast_search_timeout,
-                proposal_id=program_id,
-                **self._public(),
-                **self._calib(calib_level),
-            )
-            return self._response("program_id", {"program_id": program_id, "calib_level": calib_level}, rows)
-
-        return await self._cached(key, build)
-
-    async def search_recent(self, days_back: int, instrument: str | None, limit: int, offset: int) -> dict[str, Any]:
-        """P7: releases of the last ``days_back`` days, newest first, then ``offset``/``limit``."""
+    async def search_recent(
+        self, days_back: int, instrument: str | None, limit: int, offset: int
+    ) -> MastSearchResponse:
+        """Return the releases of the last ``days_back`` days, newest first, then ``offset``/``limit`` (P7)."""
         instrument_name = instrument.strip().upper() if instrument else None
-        key = ("recent", days_back, instrument_name, limit, offset)
-
-        async def build() -> dict[str, Any]:
-            now = today_mjd()
-            criteria: dict[str, Any] = {"t_obs_release": [now - days_back, now]}
-            if instrument_name:
-                criteria["instrument_name"] = f"{instrument_name}*"
-            rows = await self._in_thread(
-                _query_observations, self.base_url, timeout=self.settings.mast_search_timeout, **criteria
-            )
-            rows.sort(key=lambda r: r.get("t_obs_release") or 0.0, reverse=True)
-            page = rows[offset : offset + limit]
-            params = {"days_back": days_back, "instrument": instrument_name, "limit": limit, "offset": offset}
-            return self._response("recent_releases", params, page)
-
-        return await self._cached(key, build)
+        criteria = SearchCriteria(
+            query_params={"days_back": days_back, "instrument": instrument_name, "limit": limit, "offset": offset},
+            cache_key=(days_back, instrument_name, limit, offset),
+            refine={"instrument_name": f"{instrument_name}*"} if instrument_name else {},
+            days_back=days_back,
+            page=(offset, limit),
+        )
+        return await self._search(SearchKind.RECENT, criteria)
 
     # --- products (P8 and download jobs) ---------------------------------------------------------
 
-    async def _all_products(self, obs_id: str, timeout: float | None) -> list[dict[str, Any]]:
-        observations = await self._in_thread(_query_observations, self.base_url, timeout=timeout, obs_id=obs_id)
+    async def _all_products(self, obs_id: str) -> list[dict[str, Any]]:
+        observations = await self._in_thread(_query_observations, self.base_url, time_limit=None, obs_id=obs_id)
         obsids = sorted({str(row["obsid"]) for row in observations if row.get("obsid") not in (None, "")})
-        return await self._in_thread(_query_products, self.base_url, obsids, timeout=timeout)
+        return await self._in_thread(_query_products, self.base_url, obsids, time_limit=None)
 
-    async def products(self, obs_id: str) -> list[dict[str, Any]]:
-        """P8: the science FITS products of ``obs_id`` (``[]`` for an unknown observation)."""
-        rows = await self._with_timeout(self._all_products(obs_id, None))
-        return filter_products(rows, product_type="SCIENCE")
+    async def products(self, obs_id: str) -> ProductsResponse:
+        """Return the science FITS products of ``obs_id``, none for an unknown observation (P8)."""
+        rows = await self._with_time_limit(self._all_products(obs_id))
+        products = filter_products(rows, product_type="SCIENCE")
+        return ProductsResponse(obs_id=obs_id, products=products, product_count=len(products))
 
     async def download_products(
         self,
@@ -490,8 +571,8 @@ class MastService:
         calib_level: list[int] | None,
         exclude_spectral: bool,
     ) -> list[dict[str, Any]]:
-        """Products a download job fetches (no timeout, as the contract says)."""
-        rows = await self._all_products(obs_id, None)
+        """Return the products a download job fetches (no time limit, as the contract says)."""
+        rows = await self._all_products(obs_id)
         return filter_products(
             rows, product_type=product_type, calib_level=calib_level, exclude_spectral=exclude_spectral
         )

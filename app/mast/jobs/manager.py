@@ -1,9 +1,10 @@
 """Download jobs: start, run, pause, resume, cancel, list and dismiss (contract 5.3-5.5).
 
 The worker that starts or resumes a job runs it as an asyncio task and owns it (see
-:mod:`app.mast.download_state_manager`); every other operation works from the state files, so
-any uvicorn worker answers for any job. Product filenames from MAST are reduced to a safe
-basename and every destination is checked to lie inside ``MAST_DOWNLOAD_DIR``.
+:mod:`app.mast.jobs.store`); every other operation works from the state files, so any uvicorn
+worker answers for any job. Product filenames from MAST are reduced to a safe basename and every
+destination is checked to lie inside ``MAST_DOWNLOAD_DIR``. Every public method returns the reply
+model of its endpoint.
 """
 
 from __future__ import annotations
@@ -28,29 +29,34 @@ from app.core.exceptions import (
     UpstreamTimeoutError,
 )
 from app.core.settings import Settings
-from app.mast.chunked_downloader import DownloadOptions, download_files
-from app.mast.download_state_manager import (
-    OPEN_FILE_STATUSES,
-    RESUMABLE_STATUSES,
-    FileState,
-    JobKind,
-    JobState,
-    StateStore,
-    utc_now,
-    valid_job_id,
+from app.mast.jobs.progress import JobInterruptedError, JobTracker, build_progress, human_bytes
+from app.mast.jobs.state import ControlAction, FileState, JobKind, JobStage, JobState, JobStatus, utc_now
+from app.mast.jobs.store import StateStore, valid_job_id
+from app.mast.jobs.transfer.http import DownloadOptions, download_files
+from app.mast.jobs.transfer.s3 import S3Options, S3UnavailableError, download_objects
+from app.mast.schemas import (
+    ActionStatus,
+    DismissResponse,
+    JobActionResponse,
+    JobProgress,
+    JobStartedResponse,
+    MastDownloadResponse,
+    ResumableJob,
+    ResumableJobsResponse,
+    SyncDownloadStatus,
 )
-from app.mast.download_tracker import JobInterruptedError, JobTracker, build_progress, human_bytes
-from app.mast.mast_service import MastService, download_url
-from app.mast.s3_downloader import S3Options, S3UnavailableError, download_objects
+from app.mast.search import MastService, download_url
 from app.storage.provider import StorageProvider
 
 logger = logging.getLogger("app.mast.jobs")
 
 NO_PRODUCTS = "NO_PRODUCTS: No downloadable FITS products found for this observation"
-CANCELLED = "Download cancelled by user"
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 OWNER_WAIT_SECONDS = 10.0
-LISTED_FILE_STATUSES = OPEN_FILE_STATUSES | {"failed"}
+OWNER_POLL_SECONDS = 0.05
+SHUTDOWN_WAIT_SECONDS = 5.0
+#: Job statuses that ``resume_job_id`` of a chunked start resumes rather than starting anew.
+RESTARTABLE_STATUSES = frozenset({JobStatus.PAUSED, JobStatus.FAILED, JobStatus.DOWNLOADING})
 
 
 class NoProductsError(Exception):
@@ -58,7 +64,7 @@ class NoProductsError(Exception):
 
 
 def safe_filename(name: object) -> str | None:
-    """The basename of a product filename, or ``None`` when it is not a plain safe name."""
+    """Return the basename of a product filename, or ``None`` when it is not a plain safe name."""
     if not isinstance(name, str) or "\x00" in name:
         return None
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -73,6 +79,45 @@ def _inside(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _product_size(row: dict[str, Any]) -> int:
+    try:
+        return max(0, int(row.get("size") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _failure_of(state: JobState, error: Exception) -> bool:
+    """Record on ``state`` why its run failed; return whether the job is finished (nothing to resume)."""
+    if isinstance(error, NoProductsError):
+        state.fail(NO_PRODUCTS)
+        return True
+    if isinstance(error, S3UnavailableError):
+        state.fail(error.detail)
+        return not any(f.s3_key for f in state.files)
+    if isinstance(error, DomainError):
+        state.fail(f"Could not get the product list: {error.detail}")
+        return not state.files
+    logger.exception("download_job_crashed", extra={"job_id": state.job_id})
+    state.fail("Unexpected error during download")
+    return False
+
+
+def _resumable_entry(state: JobState, owned: bool) -> ResumableJob:
+    """Return the listing entry of a job; a job marked running without a live owner is listed as paused."""
+    status = JobStatus.PAUSED if state.marked_running and not owned else state.status
+    return ResumableJob(
+        job_id=state.job_id,
+        obs_id=state.obs_id,
+        total_bytes=int(state.total_bytes),
+        downloaded_bytes=int(state.downloaded_bytes),
+        progress_percent=round(100.0 * state.downloaded_bytes / state.total_bytes, 2) if state.total_bytes else 0.0,
+        status=status,
+        total_files=len(state.files),
+        completed_files=sum(1 for f in state.files if f.is_complete),
+        started_at=state.started_at or None,
+    )
 
 
 @dataclass
@@ -138,7 +183,7 @@ class DownloadManager:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Startup cleanup: orphan ``.part`` files and finished state files older than 7 days."""
+        """Clean up at startup: orphan ``.part`` files and finished state files older than 7 days."""
         removed = await asyncio.to_thread(self.store.cleanup)
         logger.info("download_cleanup", extra=removed)
 
@@ -148,48 +193,47 @@ class DownloadManager:
         for job in running:
             job.tracker.local_control = "pause"
         if running:
-            await asyncio.wait([job.task for job in running], timeout=5.0)
+            await asyncio.wait([job.task for job in running], timeout=SHUTDOWN_WAIT_SECONDS)
 
     # --- helpers -----------------------------------------------------------------------------------
 
     def obs_dir(self, obs_id: str) -> Path:
+        """Return the download directory of an observation, refusing one outside ``MAST_DOWNLOAD_DIR``."""
         path = self.root / obs_id
         if not _inside(path, self.root) or path.resolve() == self.root:
             raise InvalidRequestError("Invalid obs_id")
         return path
+
+    def _file_state(self, row: dict[str, Any], base: Path, obs_id: str, *, nested: bool) -> FileState | None:
+        """Return the file of one product row, or ``None`` when its name or URI is refused."""
+        name = safe_filename(row.get("productFilename"))
+        uri = row.get("dataURI")
+        if name is None or not isinstance(uri, str) or not uri.startswith("mast:"):
+            logger.warning("product_refused", extra={"obs_id": obs_id, "product": repr(row.get("productFilename"))})
+            return None
+        directory = base
+        if nested:
+            collection = safe_filename(row.get("obs_collection")) or "JWST"
+            row_obs = safe_filename(row.get("obs_id")) or obs_id
+            directory = base / "mastDownload" / collection / row_obs
+        return FileState(
+            filename=name,
+            url=download_url(self.settings.mast_base_url, uri),
+            local_path=str(directory / name),
+            total_bytes=_product_size(row),
+            uri=uri,
+        )
 
     def _file_states(self, obs_id: str, products: list[dict[str, Any]], *, nested: bool) -> list[FileState]:
         files: list[FileState] = []
         seen: set[str] = set()
         base = self.obs_dir(obs_id)
         for row in products:
-            name = safe_filename(row.get("productFilename"))
-            uri = row.get("dataURI")
-            if name is None or not isinstance(uri, str) or not uri.startswith("mast:"):
-                logger.warning("product_refused", extra={"obs_id": obs_id, "product": repr(row.get("productFilename"))})
+            file = self._file_state(row, base, obs_id, nested=nested)
+            if file is None or file.filename in seen or not _inside(Path(file.local_path), self.root):
                 continue
-            directory = base
-            if nested:
-                collection = safe_filename(row.get("obs_collection")) or "JWST"
-                row_obs = safe_filename(row.get("obs_id")) or obs_id
-                directory = base / "mastDownload" / collection / row_obs
-            dest = directory / name
-            if name in seen or not _inside(dest, self.root):
-                continue
-            seen.add(name)
-            try:
-                size = max(0, int(row.get("size") or 0))
-            except (TypeError, ValueError):
-                size = 0
-            files.append(
-                FileState(
-                    filename=name,
-                    url=download_url(self.settings.mast_base_url, uri),
-                    local_path=str(dest),
-                    total_bytes=size,
-                    uri=uri,
-                )
-            )
+            seen.add(file.filename)
+            files.append(file)
         return files
 
     def _new_state(self, kind: JobKind, obs_id: str, product_type: str, calib_level: list[int] | None) -> JobState:
@@ -197,8 +241,8 @@ class DownloadManager:
             job_id=uuid.uuid4().hex[:12],
             obs_id=obs_id,
             download_dir=str(self.obs_dir(obs_id)),
-            status="pending",
-            stage="queued",
+            status=JobStatus.PENDING,
+            stage=JobStage.QUEUED,
             message="Download queued",
             started_at=utc_now(),
             kind=kind,
@@ -227,7 +271,8 @@ class DownloadManager:
 
     async def _prepare(self, tracker: JobTracker) -> None:
         state = tracker.state
-        tracker.set_stage("fetching_products", "Fetching product list...", status="pending")
+        state.begin_fetch()
+        tracker.mark_dirty()
         products = await self.mast.download_products(
             state.obs_id,
             product_type=state.product_type,
@@ -238,59 +283,50 @@ class DownloadManager:
         if not files:
             raise NoProductsError
         if state.kind == "s3":
-            keys = await self.mast.cloud_keys([f.uri for f in files if f.uri])
-            missing = [f.filename for f in files if not keys.get(f.uri or "")]
-            if missing:
-                raise S3UnavailableError(f"{len(missing)} product(s) have no copy in the bucket, e.g. {missing[0]}")
-            for file in files:
-                file.s3_key = keys[file.uri or ""]
+            await self._add_s3_keys(files)
         state.files = files
         state.recount()
+
+    async def _add_s3_keys(self, files: list[FileState]) -> None:
+        keys = await self.mast.cloud_keys([f.uri for f in files if f.uri])
+        missing = [f.filename for f in files if not keys.get(f.uri or "")]
+        if missing:
+            raise S3UnavailableError(f"{len(missing)} product(s) have no copy in the bucket, e.g. {missing[0]}")
+        for file in files:
+            file.s3_key = keys[file.uri or ""]
+
+    async def _download(self, tracker: JobTracker, *, fetch: bool) -> bool:
+        """Fetch the product list if needed, then every file; return whether the job is finished."""
+        state = tracker.state
+        if fetch or not state.files:
+            await self._prepare(tracker)
+        tracker.check_control()
+        count = len(state.files)
+        state.begin_download(f"Downloading {count} files ({human_bytes(state.total_bytes)})...")
+        await tracker.flush()
+        if state.kind == "s3":
+            errors = await download_objects(self.s3_session, self.s3_options, state.files, tracker)
+        else:
+            errors = await download_files(self.http, state.files, tracker, self.http_options)
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            state.fail(errors[0] + more)
+            return False
+        await self._persist(state)
+        state.complete(f"Downloaded {count} files")
+        return True
 
     async def _run(self, tracker: JobTracker, fd: int, *, fetch: bool) -> None:
         state = tracker.state
         finished = False
         try:
-            if fetch or not state.files:
-                await self._prepare(tracker)
-            tracker.check_control()
-            count = len(state.files)
-            tracker.set_stage(
-                "downloading", f"Downloading {count} files ({human_bytes(state.total_bytes)})...", status="downloading"
-            )
-            await tracker.flush()
-            if state.kind == "s3":
-                errors = await download_objects(self.s3_session, self.s3_options, state.files, tracker)
-            else:
-                errors = await download_files(self.http, state.files, tracker, self.http_options)
-            if errors:
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                self._fail(state, errors[0] + more)
-            else:
-                await self._persist(state)
-                state.status = "complete"
-                state.stage = "complete"
-                state.message = f"Downloaded {count} files"
-                state.completed_at = utc_now()
-                state.current_file = None
-                state.eta_seconds = 0.0
-                finished = True
+            finished = await self._download(tracker, fetch=fetch)
         except JobInterruptedError as interrupt:
-            self._interrupted(state, interrupt.action)
-        except NoProductsError:
-            self._fail(state, NO_PRODUCTS)
-            finished = True
-        except S3UnavailableError as error:
-            self._fail(state, error.detail)
-            finished = not any(f.s3_key for f in state.files)
-        except DomainError as error:
-            self._fail(state, f"Could not get the product list: {error.detail}")
-            finished = not state.files
+            state.interrupt(interrupt.action)
         except asyncio.CancelledError:
-            self._interrupted(state, "pause")
-        except Exception:
-            logger.exception("download_job_crashed", extra={"job_id": state.job_id})
-            self._fail(state, "Unexpected error during download")
+            state.pause()
+        except Exception as error:
+            finished = _failure_of(state, error)
         finally:
             await tracker.stop()
             finished = finished or state.kind == "legacy"
@@ -305,50 +341,17 @@ class DownloadManager:
         self.store.clear_control(state.job_id)
         if finished:
             self.store.finish(state)
-            if state.status == "complete" and state.kind != "s3":
+            if state.status == JobStatus.COMPLETE and state.kind != "s3":
                 self.store.cleanup()
         else:
             self.store.save(state)
-
-    @staticmethod
-    def _fail(state: JobState, error: str) -> None:
-        state.status = "failed"
-        state.stage = "failed"
-        state.error = error
-        state.message = f"Failed: {error}"
-        state.completed_at = utc_now()
-        state.current_file = None
-        state.speed_bytes_per_sec = 0.0
-        state.eta_seconds = None
-        for file in state.files:
-            if file.status == "downloading":
-                file.status = "paused"
-
-    @staticmethod
-    def _interrupted(state: JobState, action: str) -> None:
-        for file in state.files:
-            if file.status == "downloading":
-                file.status = "paused"
-        state.current_file = None
-        state.speed_bytes_per_sec = 0.0
-        state.eta_seconds = None
-        if action == "cancel":
-            state.status = "cancelled"
-            state.stage = "failed"
-            state.error = CANCELLED
-            state.message = "Download cancelled"
-            state.completed_at = utc_now()
-        else:
-            state.status = "paused"
-            state.stage = "paused"
-            state.message = "Download paused"
 
     async def _persist(self, state: JobState) -> None:
         """With ``STORAGE_PROVIDER=s3``, copy finished files to ``mast/<obs_id>/<filename>``."""
         if self.settings.storage_provider != "s3":
             return
         for file in state.files:
-            if file.status == "complete":
+            if file.is_complete:
                 await asyncio.to_thread(
                     self.storage.upload_file, f"mast/{state.obs_id}/{file.filename}", Path(file.local_path)
                 )
@@ -357,62 +360,57 @@ class DownloadManager:
 
     async def start_chunked(
         self, obs_id: str, product_type: str, calib_level: list[int] | None, resume_job_id: str | None
-    ) -> dict[str, Any]:
-        """P12."""
+    ) -> JobStartedResponse:
+        """Start a chunked HTTP job, or resume the paused or failed job ``resume_job_id`` (P12)."""
         if resume_job_id:
             existing = await asyncio.to_thread(self.store.load, resume_job_id)
-            if existing is not None and existing.status in {"paused", "failed", "downloading"}:
+            if existing is not None and existing.status in RESTARTABLE_STATUSES:
                 await self.resume(resume_job_id)
-                return {
-                    "job_id": resume_job_id,
-                    "obs_id": existing.obs_id,
-                    "message": "Download resumed",
-                    "is_resume": True,
-                }
+                return JobStartedResponse(
+                    job_id=resume_job_id, obs_id=existing.obs_id, message="Download resumed", is_resume=True
+                )
         state = await self._start("chunked", obs_id, product_type, calib_level)
-        return {"job_id": state.job_id, "obs_id": obs_id, "message": "Chunked download started", "is_resume": False}
+        return JobStartedResponse(job_id=state.job_id, obs_id=obs_id, message="Chunked download started")
 
-    async def start_s3(self, obs_id: str, product_type: str, calib_level: list[int] | None) -> dict[str, Any]:
-        """P19."""
+    async def start_s3(self, obs_id: str, product_type: str, calib_level: list[int] | None) -> JobStartedResponse:
+        """Start a parallel download job from the public bucket (P19)."""
         state = await self._start("s3", obs_id, product_type, calib_level)
-        return {"job_id": state.job_id, "obs_id": obs_id, "message": "S3 download started", "download_source": "s3"}
+        return JobStartedResponse(
+            job_id=state.job_id, obs_id=obs_id, message="S3 download started", download_source="s3"
+        )
 
-    async def start_legacy(self, obs_id: str, product_type: str) -> dict[str, Any]:
-        """P10: astroquery-style nested layout, one job like the others."""
+    async def start_legacy(self, obs_id: str, product_type: str) -> JobStartedResponse:
+        """Start a job that writes astroquery's nested layout, run like the others (P10)."""
         state = await self._start("legacy", obs_id, product_type, None)
-        return {"job_id": state.job_id, "obs_id": obs_id, "message": "Download started"}
+        return JobStartedResponse(job_id=state.job_id, obs_id=obs_id, message="Download started")
 
-    async def resume(self, job_id: str) -> dict[str, Any]:
-        """P13: continue a paused, failed or orphaned job from its state file."""
-        not_found = NotFoundError(f"No resumable state found for job {job_id}")
-        if not valid_job_id(job_id):
+    async def _load_for_resume(self, job_id: str, not_found: NotFoundError) -> JobState:
+        """Return the state of a job made ready to resume (the caller holds its lock)."""
+        state = await asyncio.to_thread(self.store.load, job_id)
+        if state is None:
             raise not_found
-        if await asyncio.to_thread(self.store.load, job_id) is None:
+        if not state.resumable_status or state.kind == "legacy":
+            raise InvalidRequestError(f"Job {job_id} is not resumable (status: {state.status})")
+        state.requeue_failed_files()
+        state = await asyncio.to_thread(self.store.refresh_from_disk, state)
+        state.reset_for_resume()
+        return state
+
+    async def resume(self, job_id: str) -> JobActionResponse:
+        """Continue a paused, failed or orphaned job from its state file (P13)."""
+        not_found = NotFoundError(f"No resumable state found for job {job_id}")
+        if not valid_job_id(job_id) or await asyncio.to_thread(self.store.load, job_id) is None:
             raise not_found
         fd = await asyncio.to_thread(self.store.try_lock, job_id)
         if fd is None:
             raise ConflictError(f"Job {job_id} is already being resumed")
         try:
-            state = await asyncio.to_thread(self.store.load, job_id)
-            if state is None:
-                raise not_found
-            if state.status not in RESUMABLE_STATUSES or state.kind == "legacy":
-                raise InvalidRequestError(f"Job {job_id} is not resumable (status: {state.status})")
-            for file in state.files:
-                if file.status == "failed":
-                    file.status = "pending"
-            state = await asyncio.to_thread(self.store.refresh_from_disk, state)
-            state.error = None
-            state.completed_at = None
-            state.product_type = "SCIENCE"
-            state.status = "pending"
-            state.stage = "queued"
-            state.message = "Resuming download"
+            state = await self._load_for_resume(job_id, not_found)
         except BaseException:
             self.store.release(fd)
             raise
         await self._launch(state, fd, fetch=not state.files)
-        return {"job_id": job_id, "status": "resuming", "message": "Download resumed"}
+        return JobActionResponse(job_id=job_id, status=ActionStatus.RESUMING, message="Download resumed")
 
     async def _wait_owner(self, job_id: str) -> None:
         running = self._running.get(job_id)
@@ -421,53 +419,55 @@ class DownloadManager:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + OWNER_WAIT_SECONDS
-        while loop.time() < deadline and await asyncio.to_thread(self.store.is_owned, job_id):
-            await asyncio.sleep(0.05)
+        while loop.time() < deadline:
+            if not await asyncio.to_thread(self.store.is_owned, job_id):
+                return
+            await asyncio.sleep(OWNER_POLL_SECONDS)
 
-    async def _signal(self, job_id: str, action: str) -> bool:
-        """Ask the running owner (here or in another worker) to stop; whether one was running."""
+    async def _signal(self, job_id: str, action: ControlAction) -> bool:
+        """Ask the running owner (here or in another worker) to stop; return whether one was running."""
         running = self._running.get(job_id)
         if running is not None:
-            running.tracker.local_control = "cancel" if action == "cancel" else "pause"
+            running.tracker.local_control = action
         elif await asyncio.to_thread(self.store.is_owned, job_id):
-            await asyncio.to_thread(self.store.request_control, job_id, "cancel" if action == "cancel" else "pause")
+            await asyncio.to_thread(self.store.request_control, job_id, action)
         else:
             return False
         await self._wait_owner(job_id)
         return True
 
-    async def pause(self, job_id: str) -> dict[str, Any]:
-        """P14: stop a running job and keep it resumable."""
+    async def pause(self, job_id: str) -> JobActionResponse:
+        """Stop a running job and keep it resumable (P14)."""
         if not valid_job_id(job_id):
             raise NotFoundError(f"No active download for job {job_id}")
         state = await asyncio.to_thread(self.store.load, job_id)
         running = await self._signal(job_id, "pause")
         if not running:
-            if state is None or state.status not in {"pending", "downloading"}:
+            if state is None or not state.marked_running:
                 raise NotFoundError(f"No active download for job {job_id}")
-            self._interrupted(state, "pause")
+            state.pause()
             await asyncio.to_thread(self.store.save, state)
         kind = state.kind if state is not None else "chunked"
         message = "S3 download paused" if kind == "s3" else "Download paused"
-        return {"job_id": job_id, "status": "paused", "message": message}
+        return JobActionResponse(job_id=job_id, status=ActionStatus.PAUSED, message=message)
 
-    async def cancel(self, job_id: str) -> dict[str, Any]:
-        """P15: stop a job for good (state status ``cancelled``)."""
+    async def cancel(self, job_id: str) -> JobActionResponse:
+        """Stop a job for good: its state becomes ``cancelled`` (P15)."""
         if not valid_job_id(job_id):
             raise NotFoundError(f"No download found for job {job_id}")
         state = await asyncio.to_thread(self.store.load, job_id)
         if await self._signal(job_id, "cancel"):
             kind = state.kind if state is not None else "chunked"
             message = "S3 download cancelled" if kind == "s3" else "Download cancelled"
-            return {"job_id": job_id, "status": "cancelled", "message": message}
+            return JobActionResponse(job_id=job_id, status=ActionStatus.CANCELLED, message=message)
         if state is None:
             raise NotFoundError(f"No download found for job {job_id}")
-        self._interrupted(state, "cancel")
+        state.cancel()
         await asyncio.to_thread(self.store.save, state)
-        return {"job_id": job_id, "status": "cancelled", "message": "Download marked as cancelled"}
+        return JobActionResponse(job_id=job_id, status=ActionStatus.CANCELLED, message="Download marked as cancelled")
 
-    async def progress(self, job_id: str) -> dict[str, Any]:
-        """P11/P18: the progress object, from this process or from the state files."""
+    async def progress(self, job_id: str) -> JobProgress:
+        """Return the progress object of a job, from this process or from the state files (P11, P18)."""
         running = self._running.get(job_id)
         if running is not None:
             return build_progress(running.tracker.state, live=True, owned=True)
@@ -478,56 +478,44 @@ class DownloadManager:
         owned = False if finished else await asyncio.to_thread(self.store.is_owned, job_id)
         return build_progress(state, live=False, owned=owned)
 
-    def _resumable_sync(self) -> list[dict[str, Any]]:
+    def _resumable_candidates(self) -> list[tuple[JobState, bool]]:
+        """Return the active jobs that may be listed, each with whether a live process runs it."""
         candidates: list[tuple[JobState, bool]] = []
         for state in self.store.list_active():
-            if state.kind == "legacy" or state.status not in {"paused", "failed", "downloading", "pending"}:
+            if state.kind == "legacy" or not state.resumable_status:
                 continue
-            if not any(f.status in LISTED_FILE_STATUSES for f in state.files):
+            if not any(f.has_work_left for f in state.files):
                 continue
             candidates.append((state, self.store.is_owned(state.job_id)))
-        best: dict[str, tuple[JobState, bool]] = {}
-        for state, owned in candidates:
+        return candidates
+
+    def _resumable_sync(self) -> list[ResumableJob]:
+        candidates = self._resumable_candidates()
+        best: dict[str, JobState] = {}
+        for state, _ in candidates:
             kept = best.get(state.obs_id)
-            if kept is None or state.downloaded_bytes > kept[0].downloaded_bytes:
-                best[state.obs_id] = (state, owned)
+            if kept is None or state.downloaded_bytes > kept.downloaded_bytes:
+                best[state.obs_id] = state
         jobs = []
         for state, owned in candidates:
-            if best[state.obs_id][0] is not state:
+            if best[state.obs_id] is not state:
                 if not owned:  # quirk 15: duplicates of an obs_id are dropped
                     self.store.delete(state.job_id)
                 continue
-            status = state.status
-            if status in {"pending", "downloading"} and not owned:
-                status = "paused"
-            jobs.append(
-                {
-                    "job_id": state.job_id,
-                    "obs_id": state.obs_id,
-                    "total_bytes": int(state.total_bytes),
-                    "downloaded_bytes": int(state.downloaded_bytes),
-                    "progress_percent": round(100.0 * state.downloaded_bytes / state.total_bytes, 2)
-                    if state.total_bytes
-                    else 0.0,
-                    "status": status,
-                    "total_files": len(state.files),
-                    "completed_files": sum(1 for f in state.files if f.status == "complete"),
-                    "started_at": state.started_at or None,
-                }
-            )
+            jobs.append(_resumable_entry(state, owned))
         return jobs
 
-    async def resumable(self) -> dict[str, Any]:
-        """P16."""
+    async def resumable(self) -> ResumableJobsResponse:
+        """List the paused, failed or interrupted jobs, the most advanced one per obs_id (P16)."""
         try:
             jobs = await asyncio.to_thread(self._resumable_sync)
         except OSError:
             logger.exception("resumable_listing_failed")
             jobs = []
-        return {"jobs": jobs, "count": len(jobs)}
+        return ResumableJobsResponse(jobs=jobs, count=len(jobs))
 
-    async def dismiss(self, job_id: str, delete_files: bool) -> dict[str, Any]:
-        """P17: forget a job, optionally deleting its finished files."""
+    async def dismiss(self, job_id: str, delete_files: bool) -> DismissResponse:
+        """Forget a job, optionally deleting its finished files (P17)."""
         state = await asyncio.to_thread(self.store.load, job_id)
         if state is None:
             raise NotFoundError(f"Job {job_id} not found")
@@ -536,7 +524,7 @@ class DownloadManager:
         if delete_files:
             deleted = await asyncio.to_thread(self._delete_files, state)
         await asyncio.to_thread(self.store.delete, job_id)
-        return {"job_id": job_id, "dismissed": True, "deleted_files": deleted}
+        return DismissResponse(job_id=job_id, dismissed=True, deleted_files=deleted)
 
     def _delete_files(self, state: JobState) -> int:
         deleted = 0
@@ -552,47 +540,56 @@ class DownloadManager:
 
     # --- synchronous legacy download (P9) ---------------------------------------------------------------
 
-    async def download_now(self, obs_id: str, product_type: str, product_id: str | None) -> dict[str, Any]:
-        """P9: download into the nested layout and report; failures are ``status: "failed"``."""
-        timeout = self.settings.mast_download_timeout
+    async def download_now(self, obs_id: str, product_type: str, product_id: str | None) -> MastDownloadResponse:
+        """Download into the nested layout and report; a failure is ``status: "failed"`` (P9)."""
+        time_limit = self.settings.mast_download_timeout
         try:
-            return await asyncio.wait_for(self._download_now(obs_id, product_type, product_id), timeout)
+            return await asyncio.wait_for(self._download_now(obs_id, product_type, product_id), time_limit)
         except TimeoutError as error:
-            raise UpstreamTimeoutError(f"Download timed out after {timeout:g} seconds") from error
+            raise UpstreamTimeoutError(f"Download timed out after {time_limit:g} seconds") from error
 
-    async def _download_now(self, obs_id: str, product_type: str, product_id: str | None) -> dict[str, Any]:
+    async def _download_now(self, obs_id: str, product_type: str, product_id: str | None) -> MastDownloadResponse:
         download_dir = self.obs_dir(obs_id)
-        result: dict[str, Any] = {
-            "status": "completed",
-            "obs_id": obs_id,
-            "files": [],
-            "file_count": 0,
-            "download_dir": str(download_dir),
-            "error": None,
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
+        started = datetime.now(UTC).isoformat()
         try:
             products = await self.mast.download_products(
                 obs_id, product_type=product_type, calib_level=None, exclude_spectral=False
             )
         except DomainError as error:
-            result.update(status="failed", error=f"Could not get the product list: {error.detail}", download_dir=None)
-            return result
+            return MastDownloadResponse(
+                status=SyncDownloadStatus.FAILED,
+                obs_id=obs_id,
+                files=[],
+                file_count=0,
+                download_dir=None,
+                error=f"Could not get the product list: {error.detail}",
+                timestamp=started,
+            )
         if product_id:
             products = [p for p in products if product_id in str(p.get("productFilename") or "")]
         files = self._file_states(obs_id, products, nested=True)
+        errors = await self._download_sync(obs_id, download_dir, files)
+        done = [f.local_path for f in files if f.is_complete]
+        return MastDownloadResponse(
+            status=SyncDownloadStatus.FAILED if errors else SyncDownloadStatus.COMPLETED,
+            obs_id=obs_id,
+            files=done,
+            file_count=len(done),
+            download_dir=str(download_dir),
+            error=errors[0] if errors else None,
+            timestamp=datetime.now(UTC).isoformat(),
+        )
+
+    async def _download_sync(self, obs_id: str, download_dir: Path, files: list[FileState]) -> list[str]:
+        """Download ``files`` in this request and store them; return the errors."""
         state = JobState(job_id="sync", obs_id=obs_id, download_dir=str(download_dir), files=files, kind="legacy")
         state.recount()
-        tracker = JobTracker(state, self.store)
-        errors = await download_files(self.http, files, tracker, self.http_options)
-        if not errors:
-            try:
-                await self._persist(state)
-            except Exception:
-                logger.exception("persist_failed", extra={"obs_id": obs_id})
-                errors = ["Could not store the downloaded files"]
-        done = [f.local_path for f in files if f.status == "complete"]
-        result.update(files=done, file_count=len(done), timestamp=datetime.now(UTC).isoformat())
+        errors = await download_files(self.http, files, JobTracker(state, self.store), self.http_options)
         if errors:
-            result.update(status="failed", error=errors[0])
-        return result
+            return errors
+        try:
+            await self._persist(state)
+        except Exception:
+            logger.exception("persist_failed", extra={"obs_id": obs_id})
+            return ["Could not store the downloaded files"]
+        return []
