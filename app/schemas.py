@@ -4,9 +4,10 @@
 gamma, asinh softening) once; the viewer, the composite channels and overall adjustment, and the
 mosaic files derive from it, changing only defaults and bounds where the wire contract differs.
 :func:`core_stretch` converts it to the numeric core's :class:`StretchSettings` in one place, and
-:func:`resolve_stretch` gives every feature the same rule for an unknown stretch name: names are
-matched case-insensitively; an unknown name is either refused (400, the viewer's contract) or
-replaced by ``zscale``, and the caller reports that fallback in a response header.
+:func:`resolve_stretch` gives every feature the same rule for an unknown stretch name, with the
+policy its contract sets: refused with 400 (the viewer, whose names are exact), or replaced by
+``zscale`` after ignoring case and spaces (composite channels, mosaic files), the caller reporting
+that fallback in a response header.
 
 The backend sends every key of a request body, with an explicit ``null`` for unset optional
 values; :class:`NullMeansDefault` reads such a ``null`` as "use the default".
@@ -65,11 +66,13 @@ def resolve_stretch(
     InvalidRequestError
         ``name`` is unknown and ``on_unknown`` is ``"reject"``.
     """
+    if on_unknown == "reject":
+        if name not in allowed:
+            raise InvalidRequestError(f"Invalid stretch '{name}'. Must be one of: {', '.join(allowed)}")
+        return name, False
     key = name.strip().lower()
     if key in allowed:
         return key, False
-    if on_unknown == "reject":
-        raise InvalidRequestError(f"Invalid stretch '{name}'. Must be one of: {', '.join(allowed)}")
     return FALLBACK_STRETCH, True
 
 

@@ -66,8 +66,3 @@ def storage() -> StorageProvider:
 def local_path(key: str) -> Path:
     """Return a local file for storage ``key`` (403, 404 or 400 for a bad key, as the storage layer says)."""
     return storage().local_path(key)
-
-
-def local_paths(keys: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Return local files (as strings) for several keys, in order; the first bad key raises."""
-    return tuple(str(local_path(key)) for key in keys)
