@@ -24,6 +24,7 @@ from app.core.dask_backend import DaskBackend
 from app.core.exceptions import BusyError, ClusterUnavailableError, WorkerCrashedError
 from app.core.executor import JobExecutor
 from main import create_app
+from tests.support.dask_cluster import local_cluster
 from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import gaussian_stars, make_wcs, write_image
 from tests.support.request_bodies import channel, request_body
@@ -33,14 +34,7 @@ WORKER_MEMORY = "900MB"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
+    with local_cluster(WORKER_MEMORY) as local:
         yield local
 
 

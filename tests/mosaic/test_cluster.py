@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from app.mosaic.jobs import BLOCK_BYTES_PER_PIXEL, JOB_BASELINE_BYTES
 from main import create_app
+from tests.support.dask_cluster import local_cluster
 from tests.support.engine_settings import make_settings
 from tests.support.fits_factory import make_wcs, write_image
 from tests.support.request_bodies import mosaic_body
@@ -65,14 +66,7 @@ def tiles_root(tmp_path_factory: pytest.TempPathFactory, big_wcs: WCS) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_LIMIT_BYTES,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
+    with local_cluster(WORKER_LIMIT_BYTES) as local:
         yield local
 
 
