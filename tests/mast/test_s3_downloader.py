@@ -130,9 +130,9 @@ def test_damaged_segment_record_restarts_the_object(
 def test_connections_added_on_a_link_that_limits_each_connection(
     tmp_path: Path, s3_server: S3Server, public_bucket: str
 ) -> None:
-    content = os.urandom(6 * 1024 * 1024)
+    content = os.urandom(12 * 1024 * 1024)
     s3_server.client().put_object(Bucket=public_bucket, Key=KEY, Body=content, ACL="public-read")
-    link = start_slow_link(f"127.0.0.1:{s3_server.port}", rate=2e6)  # 2 MB/s per connection: 3 s alone
+    link = start_slow_link(f"127.0.0.1:{s3_server.port}", rate=2e6)  # 2 MB/s per connection: 6 s alone
     try:
         opts = S3Options(
             bucket=PUBLIC_BUCKET,

@@ -4,12 +4,14 @@ Requests are anonymous (unsigned) and go to ``MAST_S3_ENDPOINT_URL`` (AWS when u
 come from MAST's cloud path lookup, never from string building.
 
 An object starts as one segment fetched by one connection. Every ``TICK_SECONDS`` the transfer
-measures its throughput; while the connections are few, the bytes left would take longer than
-``split_after_seconds`` at the per-connection rate and the previous addition paid off (at least
-``GAIN`` more throughput), it doubles its connections, each taking the upper half of the largest
-unfinished segment (work stealing; a connection that finishes its segment steals the same way).
-So a link that limits each connection (S3 over the internet) gets up to ``part_concurrency``
-parallel ranged GETs, while a fast local endpoint keeps the single stream that serves it best.
+counts the bytes that came in, and judges its throughput over ``MEASURE_SECONDS`` of ticks in
+which every connection was streaming (one tick alone is too coarse: a link sends in bursts).
+While the connections are few, the bytes left would take longer than ``split_after_seconds`` at
+the per-connection rate and the previous addition paid off (at least ``GAIN`` more throughput),
+it doubles its connections, each taking the upper half of the largest unfinished segment (work
+stealing; a connection that finishes its segment steals the same way). So a link that limits
+each connection (S3 over the internet) gets up to ``part_concurrency`` parallel ranged GETs,
+while a fast local endpoint keeps the single stream that serves it best.
 ``split_after_seconds = 0`` splits every object into ``part_concurrency`` segments at once.
 
 Bytes are written at their offsets into a pre-sized ``.part`` file; the job state records, per
@@ -52,6 +54,7 @@ logger = logging.getLogger("app.mast.s3")
 S3_UNAVAILABLE = "S3_UNAVAILABLE:"
 READ_BYTES = 1024 * 1024
 TICK_SECONDS = 0.2
+MEASURE_SECONDS = 0.6
 GAIN = 1.2
 ALIGN = 64 * 1024
 
@@ -331,6 +334,7 @@ class _Transfer:
     async def _grow(self) -> None:
         """Measure the throughput; add connections while they pay off."""
         last_received, last_time = self.received, time.monotonic()
+        window_bytes, window_seconds = 0, 0.0  # settled ticks since the last judgement
         rate_before_growth: float | None = None
         growing = self.opts.split_after_seconds > 0
         while True:
@@ -339,25 +343,34 @@ class _Transfer:
             # A tick counts only if every connection was streaming all along: a request still
             # waiting for its answer, or whose first bytes came in the tick (a burst), skews the rate.
             settled = not self.awaiting_first_bytes and 0 < self.last_first_bytes_at <= last_time
-            rate = (self.received - last_received) / max(now - last_time, 1e-6)
+            if settled and self.cursors:
+                window_bytes += self.received - last_received
+                window_seconds += now - last_time
             last_received, last_time = self.received, now
-            if rate <= 0 or not self.cursors or not settled:
+            if window_seconds < MEASURE_SECONDS:
+                continue
+            rate = window_bytes / window_seconds
+            window_bytes, window_seconds = 0, 0.0
+            if rate <= 0 or not self.cursors:
                 continue
             self.per_connection_rate = rate / len(self.cursors)
             if rate_before_growth is not None and rate < rate_before_growth * GAIN:
                 growing = False  # the last connections added did not pay off
-            if not growing:
-                continue
-            active = self._live()
-            wanted = min(active, self.opts.part_concurrency - active)
-            if wanted <= 0:
-                continue
-            index, cursor = max(self.cursors.items(), key=lambda item: self.file.segments[item[0]].end - item[1])
-            if not self._worth_splitting(self.file.segments[index].end - cursor):
-                continue
-            rate_before_growth = rate
-            for _ in range(wanted):
-                self.spawn()
+            if growing and self._add_connections():
+                rate_before_growth = rate
+
+    def _add_connections(self) -> bool:
+        """Double the live connections (up to ``part_concurrency``) if the largest rest is worth it."""
+        active = self._live()
+        wanted = min(active, self.opts.part_concurrency - active)
+        if wanted <= 0 or not self.cursors:
+            return False
+        index, cursor = max(self.cursors.items(), key=lambda item: self.file.segments[item[0]].end - item[1])
+        if not self._worth_splitting(self.file.segments[index].end - cursor):
+            return False
+        for _ in range(wanted):
+            self.spawn()
+        return True
 
 
 async def _object_size(s3: Any, opts: S3Options, file: FileState) -> int:
