@@ -7,8 +7,8 @@ picklable job function to :class:`JobExecutor`, which
   ``Retry-After``) instead of piling up;
 - gives every job a deadline (:class:`JobTimeoutError`, 504), after which its backend task is
   cancelled;
-- runs the job on a :class:`JobBackend`: :class:`PoolBackend` (the embedded default: a bounded pool
-  of worker processes, or threads for tests and light work) or, when ``DASK_SCHEDULER_ADDRESS`` is
+- runs the job on a :class:`JobBackend`: :class:`PoolBackend` (the embedded default: worker
+  processes supervised one by one, or threads for tests and light work) or, when ``DASK_SCHEDULER_ADDRESS`` is
   set, :class:`app.core.dask_backend.DaskBackend` (a ``distributed.Client``; the same job functions
   run on the cluster's workers).
 
@@ -22,16 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 
 from app.core.exceptions import BusyError, JobTimeoutError, WorkerCrashedError
+from app.core.process_slots import SlotPool, WorkerDiedError
 
 logger = logging.getLogger("app.executor")
 
@@ -72,7 +71,11 @@ def _init_worker(nice: int) -> None:
 
 
 class PoolBackend:
-    """A bounded pool of local worker processes (isolated memory) or threads.
+    """A bounded pool of local worker processes (isolated memory, supervised one by one) or threads.
+
+    Processes are a :class:`app.core.process_slots.SlotPool`: a worker that dies costs its own job
+    only (503), and a cancelled job (deadline, client gone) has its process killed and replaced.
+    Threads cannot be stopped: a cancelled thread job runs to its end.
 
     Parameters
     ----------
@@ -92,44 +95,36 @@ class PoolBackend:
         self.kind: ExecutorKind = kind
         self.retry_after = retry_after
         self.worker_nice = worker_nice
-        self._pool: Executor | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._slots: SlotPool | None = None
 
     def start(self) -> None:
         """Create the pool (idempotent)."""
-        if self._pool is None:
-            self._pool = self._make_pool()
-
-    def _make_pool(self) -> Executor:
-        if self.kind == "thread":
-            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="job")
-        context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self.worker_nice,)
-        )
+        if self.kind == "thread" and self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="job")
+        if self.kind == "process" and self._slots is None:
+            self._slots = SlotPool(self.workers, _init_worker, (self.worker_nice,))
 
     def shutdown(self) -> None:
         """Stop the pool; queued jobs are cancelled."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
+        if self._slots is not None:
+            self._slots.shutdown()
+            self._slots = None
 
     async def run(self, call: Callable[[], T], *, label: str) -> T:
-        """Run ``call`` on the pool; a dead worker process gives :class:`WorkerCrashedError` (503)."""
+        """Run ``call`` on the pool; a worker process that dies gives :class:`WorkerCrashedError` (503)."""
         self.start()
-        assert self._pool is not None
-        loop = asyncio.get_running_loop()
+        if self._threads is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        assert self._slots is not None
         try:
-            return await loop.run_in_executor(self._pool, call)
-        except BrokenProcessPool as error:
+            return await self._slots.run(call)
+        except WorkerDiedError as error:
             logger.error("worker_crashed", extra={"job": label})
-            self._replace_broken_pool()
             raise WorkerCrashedError(retry_after=self.retry_after) from error
-
-    def _replace_broken_pool(self) -> None:
-        broken, self._pool = self._pool, None
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
-        self.start()
 
 
 class JobExecutor:
@@ -268,13 +263,32 @@ class JobSession:
         )
         return result
 
-    async def map(self, fn: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> list[T]:
-        """Run ``fn(*args)`` for every ``args`` of ``calls`` at once; the results come back in order."""
+    async def map(
+        self,
+        fn: Callable[..., T],
+        calls: Sequence[tuple[Any, ...]],
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[T]:
+        """Run ``fn(*args)`` for every ``args`` of ``calls`` at once; the results come back in order.
+
+        ``on_done(count)`` is called each time one more call has finished (progress reporting).
+        """
         label = getattr(fn, "__name__", "job")
         executor = self.executor
         tasks = [
             asyncio.ensure_future(executor.backend.run(executor._call(fn, args, {}), label=label)) for args in calls
         ]
+        if on_done is not None:
+            finished = 0
+
+            def count(task: asyncio.Future[T]) -> None:
+                nonlocal finished
+                if not task.cancelled() and task.exception() is None:
+                    finished += 1
+                    on_done(finished)
+
+            for task in tasks:
+                task.add_done_callback(count)
         try:
             results: list[T] = await executor._with_deadline(asyncio.gather(*tasks), label)
         except BaseException:
