@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from app.core.disconnect import CLIENT_CLOSED_REQUEST, serve_until_disconnect
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -99,7 +101,10 @@ access_logger = logging.getLogger("app.access")
 
 
 class RequestContextMiddleware:
-    """Give each request an id (``X-Request-ID``), log one access line, refuse oversize bodies."""
+    """Give each request an id (``X-Request-ID``), log one access line, refuse oversize bodies.
+
+    A handler whose client leaves before the answer starts is cancelled (status 499 in the log).
+    """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -129,7 +134,9 @@ class RequestContextMiddleware:
             if declared.isdigit() and int(declared) > self.max_body_bytes:
                 await _send_413(send_wrapper, self.max_body_bytes)
                 return
-            await self.app(scope, _limited_receive(receive, self.max_body_bytes), send_wrapper)
+            limited = _limited_receive(receive, self.max_body_bytes)
+            if await serve_until_disconnect(self.app, scope, limited, send_wrapper):
+                status_holder["status"] = CLIENT_CLOSED_REQUEST
         except _BodyTooLarge:
             await _send_413(send_wrapper, self.max_body_bytes)
         finally:

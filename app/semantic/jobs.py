@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -32,11 +32,20 @@ logger = logging.getLogger("app.semantic")
 
 NO_TEXT_DETAIL = "No embeddable text from metadata"
 #: Texts encoded per call of the encoder inside a batch (the encoder batches 64 at a time within it).
-ENCODE_CHUNK = 1024
+ENCODE_CHUNK = 64  # about 2 s of encoding on one core: how long a batch outlives a client that left
 
 
-def embed_items(index: VectorIndex, items: Sequence[FileMetadata]) -> EmbedBatchResponse:
+class BatchStopped(Exception):  # noqa: N818 - a signal, not an error
+    """A batch whose caller stopped waiting; nothing was written."""
+
+
+def embed_items(
+    index: VectorIndex, items: Sequence[FileMetadata], stopped: Callable[[], bool] = lambda: False
+) -> EmbedBatchResponse:
     """Embed ``items`` and upsert them into ``index`` in one write (all or nothing).
+
+    ``stopped`` is asked between chunks: when it says so (the client left), the batch ends without
+    writing anything (:class:`BatchStopped`).
 
     Items without embeddable text are skipped and reported as ``"<file_id>: no embeddable text"``.
     If the encoder fails, nothing is written, ``embedded_count`` is 0 and the error says
@@ -56,7 +65,14 @@ def embed_items(index: VectorIndex, items: Sequence[FileMetadata]) -> EmbedBatch
         return EmbedBatchResponse(embedded_count=0, total_indexed=_count(index), errors=errors)
     try:
         encoder = encoder_module.get_encoder()
-        chunks = [encoder.encode(texts[i : i + ENCODE_CHUNK]) for i in range(0, len(texts), ENCODE_CHUNK)]
+        chunks = []
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            if stopped():
+                logger.info("semantic_batch_stopped", extra={"items": len(ids), "encoded": start})
+                raise BatchStopped()
+            chunks.append(encoder.encode(texts[start : start + ENCODE_CHUNK]))
+    except BatchStopped:
+        raise
     except Exception as error:  # the text of an internal error never reaches the client
         logger.exception("semantic_encoding_failed", extra={"items": len(ids)})
         errors.append(f"Encoding failed: {type(error).__name__}")

@@ -17,6 +17,8 @@ every call (see :mod:`app.semantic.index`). The work itself is in :mod:`app.sema
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 from app.core.exceptions import InvalidRequestError
@@ -60,7 +62,12 @@ class SemanticService:
         """E18: embed many files; 400 for a missing or empty list."""
         if not items:
             raise InvalidRequestError(ITEMS_REQUIRED_DETAIL)
-        return await self.executor.run(jobs.embed_items, self.index, items)
+        stop = threading.Event()
+        try:
+            return await self.executor.run(jobs.embed_items, self.index, items, stop.is_set)
+        except asyncio.CancelledError:  # the client left: the thread stops at its next chunk
+            stop.set()
+            raise
 
     async def search(self, query: str, *, top_k: int, min_score: float) -> SearchResponse:
         """E19: the files whose metadata best matches ``query``."""

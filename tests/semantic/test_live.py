@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -86,3 +87,22 @@ def test_index_survives_a_restart(tmp_path: Path) -> None:
         wheel = httpx.post(f"{restarted.url}/semantic/search", json={"query": "Cartwheel galaxy"}, timeout=60).json()
         assert wheel["results"][0]["file_id"] == "extra"
         assert httpx.get(f"{restarted.url}/semantic/index-status", timeout=30).json()["model_loaded"] is True
+
+
+def test_a_batch_whose_client_left_stops_and_writes_nothing(tmp_path: Path) -> None:
+    with LiveServer("main", env=_env(tmp_path)) as server:
+        # warm the model so that the abandoned batch is pure encoding
+        warm = httpx.post(f"{server.url}/semantic/embed-batch", json={"items": _batch("w", 1)}, timeout=120)
+        assert warm.status_code == 200
+        with pytest.raises(httpx.ReadTimeout):  # 3000 items: a minute or more of encoding
+            httpx.post(f"{server.url}/semantic/embed-batch", json={"items": _batch("x", 3000)}, timeout=2.0)
+        # the thread stops at its next chunk: the log says so and the index never gets the batch
+        deadline = 30
+        for _ in range(deadline * 4):
+            if "semantic_batch_stopped" in server.logs():
+                break
+            time.sleep(0.25)
+        assert "semantic_batch_stopped" in server.logs()
+        assert "path=/semantic/embed-batch status=499" in server.logs()
+        status = httpx.get(f"{server.url}/semantic/index-status", timeout=30).json()
+        assert status["total_indexed"] == 1
