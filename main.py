@@ -12,6 +12,8 @@ from functools import partial
 from fastapi import FastAPI
 
 from app.analysis.routes import router as analysis_router
+from app.async_jobs.routes import router as async_jobs_router
+from app.async_jobs.service import AsyncJobService
 from app.composite.routes import router as composite_router
 from app.core.app_factory import build_app
 from app.core.dask_backend import DaskBackend
@@ -32,6 +34,7 @@ ENGINE_TAGS = [
     {"name": "analysis", "description": "Region statistics, source detection, tables and spectra."},
     {"name": "discovery", "description": "Composite recipe suggestions."},
     {"name": "semantic", "description": "Semantic search over file metadata."},
+    {"name": "jobs", "description": "Composites and mosaics as asynchronous jobs: submit, progress, cancel, result."},
 ]
 
 
@@ -70,12 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         executor = build_executor(settings)
         executor.start()
         app.state.executor = executor
+        app.state.async_jobs = AsyncJobService(app.state.storage, executor, settings)
         app.state.semantic = SemanticService(
             settings.semantic_data_dir, retry_after=settings.engine_retry_after_seconds
         )
         try:
             yield
         finally:
+            await app.state.async_jobs.shutdown()
             app.state.semantic.shutdown()
             if isinstance(executor.backend, DaskBackend):
                 await executor.backend.aclose()
@@ -95,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             analysis_router,
             discovery_router,
             semantic_router,
+            async_jobs_router,
         ],
         lifespan=lifespan,
         openapi_tags=ENGINE_TAGS,

@@ -20,6 +20,7 @@ from app.core.settings import Settings
 from app.storage.provider import StorageProvider
 
 if TYPE_CHECKING:
+    from app.async_jobs.service import AsyncJobService
     from app.mast.jobs.manager import DownloadManager
     from app.mast.search import MastService
     from app.semantic.service import SemanticService
@@ -49,6 +50,12 @@ def get_semantic_service(request: Request) -> SemanticService:
     return service
 
 
+def get_async_jobs(request: Request) -> AsyncJobService:
+    """Return the engine's asynchronous job service created in the lifespan."""
+    service: AsyncJobService = request.app.state.async_jobs
+    return service
+
+
 def get_mast_service(request: Request) -> MastService:
     """Return the proxy's MAST search service created in the lifespan."""
     service: MastService = request.app.state.mast_service
@@ -65,5 +72,6 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 StorageDep = Annotated[StorageProvider, Depends(get_storage)]
 ExecutorDep = Annotated[JobExecutor, Depends(get_executor)]
 SemanticDep = Annotated["SemanticService", Depends(get_semantic_service)]
+AsyncJobsDep = Annotated["AsyncJobService", Depends(get_async_jobs)]
 MastDep = Annotated["MastService", Depends(get_mast_service)]
 DownloadsDep = Annotated["DownloadManager", Depends(get_download_manager)]

@@ -10,7 +10,7 @@ streams it from there and deletes it; the scratch prefix is emptied whatever hap
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +67,22 @@ def scratch_prefix() -> str:
     return f"{SCRATCH_PREFIX}/{uuid.uuid4().hex}"
 
 
-async def generate_mosaic(
-    request: MosaicRequest, *, storage: StorageProvider, executor: JobExecutor, settings: Settings
-) -> MosaicResult:
-    """Validate without reading a file, build the mosaic in a worker, and stream a FITS result from storage."""
-    validate_request(request)
+#: Reports a job's progress: ``progress(stage, done, total)`` (blocks while building by blocks).
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """Report nothing (the synchronous endpoint)."""
+
+
+def build_job(request: MosaicRequest, settings: Settings, *, output_key: str | None = None) -> MosaicJob:
+    """Return the job description of ``request`` (FITS output to ``output_key``, or a fresh scratch key)."""
     first = request.files[0]
-    stretch, fell_back = resolve_stretch(first.stretch, on_unknown="fallback")
+    stretch, _ = resolve_stretch(first.stretch, on_unknown="fallback")
     prefix = scratch_prefix()
-    job = MosaicJob(
+    if request.output_format == "fits" and output_key is None:
+        output_key = f"{prefix}.fits"
+    return MosaicJob(
         keys=tuple(item.file_path for item in request.files),
         output_format=request.output_format,
         quality=request.quality,
@@ -87,25 +94,51 @@ async def generate_mosaic(
         max_output_pixels=settings.max_mosaic_output_pixels,
         max_file_bytes=settings.max_fits_file_size_bytes,
         memory_budget_bytes=settings.engine_job_memory_mb * 1024 * 1024,
-        output_key=f"{prefix}.fits" if request.output_format == "fits" else None,
+        output_key=output_key if request.output_format == "fits" else None,
         scratch_prefix=prefix,
         match_background=request.match_background,
     )
+
+
+async def run_mosaic(
+    session: JobSession, storage: StorageProvider, request: MosaicRequest, job: MosaicJob, progress: Progress
+) -> MosaicOutput:
+    """Build the mosaic of ``job`` in one pass or by blocks, reporting each stage to ``progress``."""
+    progress("planning", 0, 0)
+    built = await session.run(build_mosaic, job)
+    output = built if isinstance(built, MosaicOutput) else await _by_blocks(session, storage, job, built, progress)
+    if resolve_stretch(request.files[0].stretch, on_unknown="fallback")[1] and output.fits_key is None:
+        output.headers["X-Mosaic-Stretch-Fallback"] = FALLBACK_STRETCH
+    return output
+
+
+async def generate_mosaic(
+    request: MosaicRequest, *, storage: StorageProvider, executor: JobExecutor, settings: Settings
+) -> MosaicResult:
+    """Validate without reading a file, build the mosaic in a worker, and stream a FITS result from storage."""
+    validate_request(request)
+    job = build_job(request, settings)
     async with executor.admitted() as session:
-        built = await session.run(build_mosaic, job)
-        output = built if isinstance(built, MosaicOutput) else await _by_blocks(session, storage, job, built)
+        output = await run_mosaic(session, storage, request, job, _no_progress)
     if output.fits_key is not None:
         path = await storage.resolve(output.fits_key)
         return MosaicResult(output.media_type, output.headers, stream=stream_and_delete(storage, output.fits_key, path))
-    if fell_back:
-        output.headers["X-Mosaic-Stretch-Fallback"] = FALLBACK_STRETCH
     return MosaicResult(output.media_type, output.headers, content=output.content)
 
 
-async def _by_blocks(session: JobSession, storage: StorageProvider, job: MosaicJob, plan: MosaicPlan) -> MosaicOutput:
+async def _by_blocks(
+    session: JobSession, storage: StorageProvider, job: MosaicJob, plan: MosaicPlan, progress: Progress
+) -> MosaicOutput:
     """Build every block of ``plan`` (on the cluster, or the local pool) and assemble them; scratch is removed."""
+    total = len(plan.blocks)
+    progress("blocks", 0, total)
     try:
-        keys = await session.map(mosaic_block, [(job, plan, index) for index in range(len(plan.blocks))])
+        keys = await session.map(
+            mosaic_block,
+            [(job, plan, index) for index in range(total)],
+            on_done=lambda done: progress("blocks", done, total),
+        )
+        progress("assembling", total, total)
         return await session.run(assemble_mosaic, job, plan, tuple(keys))
     finally:
         await anyio.to_thread.run_sync(_delete_prefix, storage, job.scratch_prefix)

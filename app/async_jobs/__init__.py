@@ -1,0 +1,1 @@
+"""Asynchronous composites and mosaics: submit, watch, cancel, fetch the result."""
