@@ -32,7 +32,7 @@ from app.processing.errors import InvalidFits, NoImageData
 from app.processing.fits_io import read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
-from app.worker.context import local_path
+from app.worker.context import local_file
 from app.worker.errors import job_entry
 
 logger = logging.getLogger("app.composite.jobs")
@@ -111,9 +111,9 @@ def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
     """Return the files of ``channel`` that have image data and a celestial WCS (the others are logged)."""
     sources = []
     for key in channel.keys:
-        path = local_path(key)  # a bad key is the client's error: 403, 404 or 400
+        file = local_file(key)  # a bad key is the client's error: 403, 404 or 400
         try:
-            sources.append(load_source(path, channel.name))
+            sources.append(load_source(file.path, channel.name, version=file.version))
         except (NoImageData, InvalidFits, NoCelestialWcs) as error:
             reason = SKIP_REASONS[type(error)]
             logger.warning("composite_file_skipped", extra={"reason": reason, "channel": channel.name})

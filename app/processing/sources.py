@@ -38,6 +38,8 @@ class ImageSource:
     name: str = ""
     weights: tuple[int, str] | None = None
     """``(index, "WHT" | "ERR")`` of an extension with per-pixel weights of the same shape, if any."""
+    version: str = ""
+    """What changes when the stored file does (storage's version); empty: the local file's mtime and size."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -49,13 +51,16 @@ class ImageSource:
         """Return the smaller pixel scale of the WCS, in degrees."""
         return float(np.min(np.abs(proj_plane_pixel_scales(self.wcs))))
 
-    def identity(self) -> tuple[str, int, int, int]:
-        """Return what changes when the file does: path, modification time, size and HDU."""
-        stat = os.stat(self.path)
-        return (self.path, stat.st_mtime_ns, stat.st_size, self.info.hdu_index)
+    def identity(self) -> tuple[str, str, int]:
+        """Return what changes when the file does: path, version (or modification time and size) and HDU."""
+        version = self.version
+        if not version:
+            stat = os.stat(self.path)
+            version = f"{stat.st_mtime_ns}:{stat.st_size}"
+        return (self.path, version, self.info.hdu_index)
 
 
-def load_source(path: Path | str, name: str, *, with_weights: bool = False) -> ImageSource:
+def load_source(path: Path | str, name: str, *, with_weights: bool = False, version: str = "") -> ImageSource:
     """Read the headers of ``path``: its first image HDU and celestial WCS (and weight extension).
 
     Raises
@@ -75,7 +80,7 @@ def load_source(path: Path | str, name: str, *, with_weights: bool = False) -> I
     if wcs is None:
         raise NoCelestialWcs(f"No celestial WCS found in FITS file: {name}")
     weights = find_weight_hdu(path, info) if with_weights else None
-    return ImageSource(str(path), info, wcs, name, weights)
+    return ImageSource(str(path), info, wcs, name, weights, version)
 
 
 def find_weight_hdu(path: Path | str, info: ImageInfo) -> tuple[int, str] | None:

@@ -8,10 +8,20 @@ synchronous; async callers use :meth:`StorageProvider.resolve`, which runs
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A local copy of a stored object and the object's version (changes whenever its content does)."""
+
+    path: Path
+    version: str
 
 
 class StorageProvider(ABC):
@@ -27,6 +37,16 @@ class StorageProvider(ABC):
         (:class:`NotAFileError`) as section 2.5 of the contract says. S3 objects are copied into
         the LRU temp cache first.
         """
+
+    def local_file(self, key: str) -> LocalFile:
+        """Return :meth:`local_path` and the object's version (here: modification time and size).
+
+        The version identifies the content for caches (the composite channel cache): a file
+        replaced under the same key gets a new version.
+        """
+        path = self.local_path(key)
+        stat = os.stat(path)
+        return LocalFile(path, f"{stat.st_mtime_ns}:{stat.st_size}")
 
     async def resolve(self, key: str) -> Path:
         """:meth:`local_path` without blocking the event loop (S3 objects download in a thread)."""

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.exceptions import NotAFileError, StorageError
 from app.storage.helpers import file_not_found, normalize_key
-from app.storage.provider import StorageProvider
+from app.storage.provider import LocalFile, StorageProvider
 from app.storage.temp_cache import TempFileCache
 
 logger = logging.getLogger("app.storage.s3")
@@ -76,6 +76,10 @@ class S3Storage(StorageProvider):
 
     def local_path(self, key: str) -> Path:
         """Return the object's copy in the LRU temp cache (keyed by ETag and size), downloading it on a miss."""
+        return self.local_file(key).path
+
+    def local_file(self, key: str) -> LocalFile:
+        """Return the object's cached copy and its version (ETag and size), with one HEAD request."""
         clean = normalize_key(key)
         head = self._head(clean)
         if head is None:
@@ -88,7 +92,7 @@ class S3Storage(StorageProvider):
             self.client.download_file(self.bucket, clean, str(target))
 
         try:
-            return self.cache.get(clean, version, fetch)
+            return LocalFile(self.cache.get(clean, version, fetch), version)
         except (ClientError, BotoCoreError) as error:
             logger.error("s3_download_failed", extra={"error": type(error).__name__})
             raise StorageError() from error

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from app.core.settings import Settings
 from app.storage.factory import create_storage
-from app.storage.provider import StorageProvider
+from app.storage.provider import LocalFile, StorageProvider
 
 T = TypeVar("T")
 
@@ -66,3 +66,8 @@ def storage() -> StorageProvider:
 def local_path(key: str) -> Path:
     """Return a local file for storage ``key`` (403, 404 or 400 for a bad key, as the storage layer says)."""
     return storage().local_path(key)
+
+
+def local_file(key: str) -> LocalFile:
+    """Return a local file for storage ``key`` and the stored object's version (``StorageProvider.local_file``)."""
+    return storage().local_file(key)

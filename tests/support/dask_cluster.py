@@ -16,7 +16,7 @@ def local_cluster(memory_limit: int | str, *, workers: int = 2) -> Iterator[Loca
         threads_per_worker=1,
         processes=True,
         memory_limit=memory_limit,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # a free port: tests and other clusters may run side by side
         host="127.0.0.1",
     ) as cluster:
         yield cluster
