@@ -50,6 +50,7 @@ def build_executor(settings: Settings) -> JobExecutor:
             settings.dask_scheduler_address,
             connect_timeout=settings.dask_connect_timeout,
             retry_after=settings.engine_retry_after_seconds,
+            max_jobs=settings.dask_max_jobs or settings.engine_workers + settings.engine_queue_size,
         )
     return JobExecutor(
         workers=settings.engine_workers,

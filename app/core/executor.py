@@ -27,7 +27,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from app.core.exceptions import BusyError, JobTimeoutError, WorkerCrashedError
 from app.core.process_slots import SlotPool, WorkerDiedError
@@ -55,6 +55,19 @@ class JobBackend(Protocol):
 
     async def run(self, call: Callable[[], T], *, label: str) -> T:
         """Run ``call`` and return its result; cancelling the await cancels the job where the backend can."""
+        ...
+
+
+@runtime_checkable
+class SharedGate(Protocol):
+    """A backend whose capacity several engines share: it admits (or refuses) each job as well."""
+
+    async def admit(self) -> bool:
+        """Take a lease for one job; False when the shared capacity is used up."""
+        ...
+
+    async def leave(self) -> None:
+        """Give the lease back."""
         ...
 
 
@@ -213,14 +226,27 @@ class JobExecutor:
 
     @contextlib.asynccontextmanager
     async def admitted(self) -> AsyncIterator[JobSession]:
-        """Hold one slot of the gate for several calls of one request (:class:`BusyError` when full)."""
+        """Hold one slot of the gate for several calls of one request (:class:`BusyError` when full).
+
+        A backend with a gate of its own (a cluster shared by several engines) must admit the job too.
+        """
         if not self.try_acquire():
             logger.warning("gate_full", extra={"in_flight": self._in_flight, "capacity": self._capacity})
             raise BusyError(retry_after=self.retry_after)
+        shared = self.backend if isinstance(self.backend, SharedGate) else None
+        try:
+            if shared is not None and not await shared.admit():
+                logger.warning("cluster_gate_full", extra={"backend": self.backend.name})
+                raise BusyError(retry_after=self.retry_after)
+        except BaseException:
+            self.release()
+            raise
         try:
             yield JobSession(self)
         finally:
             self.release()
+            if shared is not None:
+                await asyncio.shield(shared.leave())
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the backend, or raise :class:`BusyError` when the gate is full."""

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     engine_job_deadline_seconds: float = Field(default=300.0, alias="ENGINE_JOB_DEADLINE_SECONDS", gt=0)
     dask_scheduler_address: str | None = Field(default=None, alias="DASK_SCHEDULER_ADDRESS")
     dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
+    dask_max_jobs: int | None = Field(default=None, alias="DASK_MAX_JOBS", gt=0)
     engine_async_job_ttl_seconds: float = Field(default=3600.0, alias="ENGINE_ASYNC_JOB_TTL_SECONDS", gt=0)
     engine_async_job_heartbeat_seconds: float = Field(
         default=2.0, alias="ENGINE_ASYNC_JOB_HEARTBEAT_SECONDS", gt=0, le=60

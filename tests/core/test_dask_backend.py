@@ -139,6 +139,36 @@ def test_the_gate_counts_jobs_in_flight_on_the_cluster(cluster: LocalCluster) ->
     asyncio.run(scenario())
 
 
+def test_two_engines_share_one_cluster_wide_gate(cluster: LocalCluster) -> None:
+    """Each engine alone would admit 4 jobs; the cluster admits 3 in all, whichever engine sends them."""
+    import time
+
+    engines = [
+        JobExecutor(workers=2, queue_size=2, retry_after=4, backend=DaskBackend(cluster.scheduler_address, max_jobs=3))
+        for _ in range(2)
+    ]
+
+    async def scenario() -> list[str]:
+        try:
+            first, second = engines
+            running = [asyncio.create_task(first.run(time.sleep, 1.5)) for _ in range(2)]
+            running.append(asyncio.create_task(second.run(time.sleep, 1.5)))
+            await asyncio.sleep(0.5)
+            refused = []
+            for engine in engines:  # both have local room, the cluster has none
+                with pytest.raises(BusyError) as busy:
+                    await engine.run(time.sleep, 0)
+                refused.append(busy.value.headers["Retry-After"])
+            await asyncio.gather(*running)
+            await second.run(time.sleep, 0)  # the leases came back
+            return refused
+        finally:
+            for engine in engines:
+                await engine.backend.aclose()  # type: ignore[attr-defined]
+
+    assert asyncio.run(scenario()) == ["4", "4"]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -184,7 +214,7 @@ def test_a_killed_worker_is_retried_and_a_job_that_always_kills_is_503(cluster: 
             await executor.backend.aclose()  # type: ignore[attr-defined]
 
     assert asyncio.run(scenario()) > 0
-    cluster.wait_for_workers(2, timeout=60)  # the nanny restarted the dead workers
+    cluster.wait_for_workers(2, timeout=180)  # the nanny restarted the dead workers (slow on a loaded machine)
 
 
 def test_unreachable_backend_alone_raises_cluster_unavailable() -> None:
