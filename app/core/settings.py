@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
     max_request_body_bytes: int = Field(default=32 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 
+    # --- connections and service authentication (both services) ---
+    request_head_timeout_seconds: float = Field(default=30.0, alias="REQUEST_HEAD_TIMEOUT_SECONDS", gt=0)
+    request_body_timeout_seconds: float = Field(default=120.0, alias="REQUEST_BODY_TIMEOUT_SECONDS", gt=0)
+    service_token: SecretStr | None = Field(default=None, alias="SERVICE_TOKEN")
+    service_docs_public: bool = Field(default=False, alias="SERVICE_DOCS_PUBLIC")
+
     # --- logging ---
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "text"] = Field(default="json", alias="LOG_FORMAT")
@@ -112,7 +118,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", "dask_scheduler_address", mode="before"
+        "mast_s3_endpoint_url",
+        "s3_endpoint",
+        "s3_public_endpoint",
+        "dask_scheduler_address",
+        "service_token",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
