@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     mast_s3_split_after_seconds: float = Field(default=0.5, alias="MAST_S3_SPLIT_AFTER_SECONDS", ge=0)
     mast_search_cache_ttl: float = Field(default=300.0, alias="MAST_SEARCH_CACHE_TTL", ge=0)
     mast_search_cache_size: int = Field(default=256, alias="MAST_SEARCH_CACHE_SIZE", ge=1)
+    mast_max_finished_jobs: int = Field(default=500, alias="MAST_MAX_FINISHED_JOBS", ge=1)
 
     # --- storage (contract 4.1 / 4.2) ---
     storage_provider: Literal["local", "s3"] = Field(default="local", alias="STORAGE_PROVIDER")
