@@ -10,10 +10,12 @@ export MAST_DOWNLOAD_DIR="${MAST_DOWNLOAD_DIR:-$PWD/data/mast}"
 export SEMANTIC_DATA_DIR="${SEMANTIC_DATA_DIR:-$PWD/data/semantic}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 UVICORN=.venv/bin/uvicorn
+# deadlines on slow request heads and bodies (REQUEST_HEAD_TIMEOUT_SECONDS, REQUEST_BODY_TIMEOUT_SECONDS)
+HTTP=app.core.http_protocol:GuardedHttpToolsProtocol
 
-$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 &
+$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 --http "$HTTP" &
 ENGINE=$!
-$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 &
+$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 --http "$HTTP" &
 PROXY=$!
 
 stop() {

@@ -1,7 +1,8 @@
 """Build a FastAPI app with the pieces both services share.
 
 Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
-bodies, error handlers, the request-context middleware and OpenAPI metadata.
+bodies, error handlers, the request-context middleware, the optional service token
+(:mod:`app.core.auth`) and OpenAPI metadata.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from app import __version__
+from app.core.auth import install_service_auth
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings
@@ -113,6 +115,11 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.service_token is not None:
+        # added first, so it runs inside the request-context middleware: refusals are logged too
+        install_service_auth(
+            app, token=settings.service_token.get_secret_value(), docs_public=settings.service_docs_public
+        )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.include_router(service_router(root_message=root_message, service_name=service_name))
     for router in routers:

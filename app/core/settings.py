@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     mast_s3_split_after_seconds: float = Field(default=0.5, alias="MAST_S3_SPLIT_AFTER_SECONDS", ge=0)
     mast_search_cache_ttl: float = Field(default=300.0, alias="MAST_SEARCH_CACHE_TTL", ge=0)
     mast_search_cache_size: int = Field(default=256, alias="MAST_SEARCH_CACHE_SIZE", ge=1)
+    mast_max_finished_jobs: int = Field(default=500, alias="MAST_MAX_FINISHED_JOBS", ge=1)
 
     # --- storage (contract 4.1 / 4.2) ---
     storage_provider: Literal["local", "s3"] = Field(default="local", alias="STORAGE_PROVIDER")
@@ -98,6 +99,12 @@ class Settings(BaseSettings):
     )
     max_request_body_bytes: int = Field(default=32 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 
+    # --- connections and service authentication (both services) ---
+    request_head_timeout_seconds: float = Field(default=30.0, alias="REQUEST_HEAD_TIMEOUT_SECONDS", gt=0)
+    request_body_timeout_seconds: float = Field(default=120.0, alias="REQUEST_BODY_TIMEOUT_SECONDS", gt=0)
+    service_token: SecretStr | None = Field(default=None, alias="SERVICE_TOKEN")
+    service_docs_public: bool = Field(default=False, alias="SERVICE_DOCS_PUBLIC")
+
     # --- logging ---
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "text"] = Field(default="json", alias="LOG_FORMAT")
@@ -117,7 +124,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", "dask_scheduler_address", mode="before"
+        "mast_s3_endpoint_url",
+        "s3_endpoint",
+        "s3_public_endpoint",
+        "dask_scheduler_address",
+        "service_token",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

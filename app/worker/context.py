@@ -5,7 +5,8 @@ another machine turns a key into a local file with :func:`local_path`, through t
 layer the engine uses (a shared local volume, or S3 with the temp cache). The engine's executor
 wraps every job with :func:`run_in_context`, which sends the engine's settings along (a few
 hundred bytes) so a worker needs no configuration of its own; the storage provider built from
-them is kept per process, so the S3 client and temp cache are made once.
+them is kept per process, so the S3 client and temp cache are made once. The temp cache's files a
+job was handed are leased to it until it returns, so another worker's eviction cannot delete them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from app.core.settings import Settings
 from app.storage.factory import create_storage
 from app.storage.provider import LocalFile, StorageProvider
+from app.storage.temp_cache import held_leases
 
 T = TypeVar("T")
 
@@ -50,8 +52,11 @@ def job_storage(settings: Settings) -> Iterator[StorageProvider]:
 
 
 def run_in_context(settings: Settings, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(*args, **kwargs)`` with the storage of ``settings`` available to :func:`local_path`."""
-    with job_storage(settings):
+    """Run ``fn(*args, **kwargs)`` with the storage of ``settings`` available to :func:`local_path`.
+
+    Files the job gets from the S3 temp cache stay on disk until it returns (their leases end with it).
+    """
+    with job_storage(settings), held_leases():
         return fn(*args, **kwargs)
 
 

@@ -68,3 +68,50 @@ def proxy_server(hardening_root: Path) -> Iterator[LiveServer]:
     }
     with LiveServer("main_mast", env=env, workers=2) as server:
         yield server
+
+
+#: The service token of the guarded servers (long and distinctive, so a leak into a log is found).
+SERVICE_TOKEN = "svc-token-7f3a9c2e41d84b6f9e0a5d1c3b7e8f20"
+#: Deadlines of the guarded servers, short so that the slow-client tests run in seconds.
+HEAD_TIMEOUT = 2.0
+BODY_TIMEOUT = 3.0
+#: Finished download states the guarded proxy keeps.
+GUARDED_MAX_FINISHED = 10
+
+
+def _guarded_env(hardening_root: Path) -> dict[str, str]:
+    return {
+        "SERVICE_TOKEN": SERVICE_TOKEN,
+        "REQUEST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+        "LOG_LEVEL": "DEBUG",
+        "STORAGE_BASE_PATH": str(hardening_root),
+    }
+
+
+@pytest.fixture(scope="session")
+def guarded_engine(hardening_root: Path) -> Iterator[LiveServer]:
+    """The engine with a service token and short head/body deadlines."""
+    env = {
+        **_guarded_env(hardening_root),
+        "SEMANTIC_DATA_DIR": str(hardening_root / "semantic-guarded"),
+        "ENGINE_WORKERS": "1",
+        "ENGINE_EXECUTOR": "thread",
+    }
+    with LiveServer("main", env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def guarded_proxy(hardening_root: Path) -> Iterator[LiveServer]:
+    """The proxy (two workers, MAST unreachable) with a service token, short deadlines, few finished states."""
+    env = {
+        **_guarded_env(hardening_root),
+        "MAST_DOWNLOAD_DIR": str(hardening_root / "mast-dl-guarded"),
+        "MAST_BASE_URL": "http://127.0.0.1:9",
+        "MAST_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "MAST_SEARCH_TIMEOUT": "5",
+        "MAST_MAX_FINISHED_JOBS": str(GUARDED_MAX_FINISHED),
+    }
+    with LiveServer("main_mast", env=env, workers=2) as server:
+        yield server

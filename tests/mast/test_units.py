@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -211,3 +212,35 @@ def test_mast_down_gives_502(tmp_path: Path) -> None:
     assert sync.status_code == 200
     assert sync.json()["status"] == "failed"
     assert "unreachable" in sync.json()["error"]
+
+
+def test_finished_states_are_bounded_in_count(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, max_finished=3)
+    for index in range(6):
+        store.finish(_state(tmp_path, f"job{index}"))
+        stamp = time.time() - 100 + index  # finishing order, whatever the clock's resolution
+        os.utime(store.finished_path(f"job{index}"), (stamp, stamp))
+    store.finish(_state(tmp_path, "job6"))
+    assert sorted(p.stem for p in store.finished_dir.glob("*.json")) == ["job4", "job5", "job6"]
+    assert store.load_any("job0") is None
+
+
+def test_lock_file_goes_with_the_run_and_a_stale_descriptor_never_owns(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    fd = store.try_lock("abc")
+    assert fd is not None
+    # another process opened the lock file just before the owner deleted it
+    late = os.open(store.lock_path("abc"), os.O_RDWR)
+    store.release_and_remove("abc", fd)
+    assert not store.lock_path("abc").exists()
+    assert not store.is_owned("abc")
+    assert not store.lock_path("abc").exists()  # probing creates nothing
+    fresh = store.try_lock("abc")  # the next owner locks a new file at the path
+    assert fresh is not None
+
+    fcntl.flock(late, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the stale descriptor locks a deleted file...
+    assert store.is_owned("abc")  # ...which does not hide the real owner
+    assert store.try_lock("abc") is None
+    os.close(late)
+    store.release_and_remove("abc", fresh)
+    assert list(store.state_dir.glob("*.lock")) == []

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.http_protocol import PROTOCOL_IMPORT
 from tests.support.net import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,8 @@ class LiveServer:
             str(self.port),
             "--workers",
             str(self.workers),
+            "--http",
+            PROTOCOL_IMPORT,
         ]
         with log:  # the child keeps its own descriptor; the parent only reads the file back by path
             self.process = subprocess.Popen(

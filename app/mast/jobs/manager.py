@@ -158,7 +158,7 @@ class DownloadManager:
         self.http = http
         self.s3_session = s3_session
         self.storage = storage
-        self.store = StateStore(settings.mast_download_dir)
+        self.store = StateStore(settings.mast_download_dir, max_finished=settings.mast_max_finished_jobs)
         self.root = self.store.download_dir
         self._running: dict[str, RunningJob] = {}
         self.http_options = DownloadOptions(
@@ -333,7 +333,7 @@ class DownloadManager:
             try:
                 await asyncio.to_thread(self._write_final, state, finished)
             finally:
-                self.store.release(fd)
+                self.store.release_and_remove(state.job_id, fd)
                 self._running.pop(state.job_id, None)
 
     def _write_final(self, state: JobState, finished: bool) -> None:
@@ -407,7 +407,7 @@ class DownloadManager:
         try:
             state = await self._load_for_resume(job_id, not_found)
         except BaseException:
-            self.store.release(fd)
+            self.store.release_and_remove(job_id, fd)
             raise
         await self._launch(state, fd, fetch=not state.files)
         return JobActionResponse(job_id=job_id, status=ActionStatus.RESUMING, message="Download resumed")

@@ -9,7 +9,13 @@ Ownership: the worker that runs a job holds an exclusive ``flock`` on ``<job_id>
 whole run. The kernel drops the lock when that process dies (even on ``kill -9``), so "is the
 job running somewhere" is a non-blocking lock attempt, and a job whose owner died is simply
 paused. Other workers ask the owner to pause or cancel by writing ``<job_id>.control``; the
-owner checks it between chunks.
+owner checks it between chunks. The owner deletes the lock file when its run ends, still holding
+the lock; a lock is only taken once the locked descriptor is checked to be the file at the path,
+so a process that opened the file just before it was deleted never believes it owns the job.
+
+What a job leaves behind is bounded: its lock and control files go with its run, and the
+finished area keeps the newest ``max_finished`` states (``MAST_MAX_FINISHED_JOBS``) as well as
+dropping those older than a week.
 
 Everything here is blocking file I/O: async callers use ``asyncio.to_thread``.
 """
@@ -35,6 +41,10 @@ JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 STATE_DIR_NAME = ".download_state"
 FINISHED_DIR_NAME = "finished"
 MAX_AGE_SECONDS = 7 * 24 * 3600.0
+#: Finished states kept by default (``MAST_MAX_FINISHED_JOBS``); older ones are deleted first.
+MAX_FINISHED_JOBS = 500
+#: Attempts at taking a lock whose file is deleted and re-created meanwhile.
+LOCK_ATTEMPTS = 5
 #: Age after which an unheld lock file without an active state is removed.
 LOCK_MAX_AGE_SECONDS = 86400.0
 #: Age after which a temporary file left by an interrupted write is removed.
@@ -58,6 +68,16 @@ def _refresh_file(file: FileState) -> None:
         file.found_missing()
 
 
+def _is_file_at(fd: int, path: Path) -> bool:
+    """Return whether the open descriptor ``fd`` is the file now at ``path``."""
+    try:
+        at_path = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
 class StateStore:
     """Job state files, ownership locks and control requests under ``MAST_DOWNLOAD_DIR``.
 
@@ -65,9 +85,14 @@ class StateStore:
     ----------
     download_dir
         ``MAST_DOWNLOAD_DIR``.
+    max_finished
+        How many finished states are kept (the newest).
     """
 
-    def __init__(self, download_dir: Path) -> None:
+    def __init__(self, download_dir: Path, *, max_finished: int = MAX_FINISHED_JOBS) -> None:
+        if max_finished < 1:
+            raise ValueError(f"max_finished must be at least 1, got {max_finished}")
+        self.max_finished = max_finished
         self.download_dir = Path(download_dir).resolve()
         self.state_dir = self.download_dir / STATE_DIR_NAME
         self.finished_dir = self.state_dir / FINISHED_DIR_NAME
@@ -131,10 +156,27 @@ class StateStore:
         self._write(self.state_path(state.job_id), state)
 
     def finish(self, state: JobState) -> None:
-        """Move a job to the finished area (its active state file disappears)."""
+        """Move a job to the finished area (its active state file disappears); keep that area bounded."""
         self._write(self.finished_path(state.job_id), state)
         with contextlib.suppress(FileNotFoundError):
             self.state_path(state.job_id).unlink()
+        self.prune_finished()
+
+    def prune_finished(self) -> int:
+        """Delete the oldest finished states beyond ``max_finished``; return how many went."""
+        dated: list[tuple[float, Path]] = []
+        for path in self.finished_dir.glob("*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                dated.append((path.stat().st_mtime, path))
+        if len(dated) <= self.max_finished:
+            return 0
+        dated.sort()
+        removed = 0
+        for _, path in dated[: len(dated) - self.max_finished]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        return removed
 
     def delete(self, job_id: str) -> bool:
         """Remove every file of a job; return whether an active state file existed."""
@@ -160,13 +202,19 @@ class StateStore:
 
     def try_lock(self, job_id: str) -> int | None:
         """Take the job's ownership lock; return its descriptor, or ``None`` if a live process holds it."""
-        fd = os.open(self.lock_path(job_id), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return None
-        return fd
+        path = self.lock_path(job_id)
+        for _ in range(LOCK_ATTEMPTS):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return None
+            if _is_file_at(fd, path):
+                return fd
+            # the previous owner deleted the file between our open and our lock: take the new one
+            self.release(fd)
+        return None
 
     @staticmethod
     def release(fd: int) -> None:
@@ -176,15 +224,27 @@ class StateStore:
         with contextlib.suppress(OSError):
             os.close(fd)
 
-    def is_owned(self, job_id: str) -> bool:
-        """Return whether a live process currently runs the job."""
-        if not self.lock_path(job_id).exists():
-            return False
-        fd = self.try_lock(job_id)
-        if fd is None:
-            return True
+    def release_and_remove(self, job_id: str, fd: int) -> None:
+        """Delete the job's lock file, then drop the lock (the run that held it has ended)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path(job_id).unlink()
         self.release(fd)
-        return False
+
+    def is_owned(self, job_id: str) -> bool:
+        """Return whether a live process currently runs the job (never creates a lock file)."""
+        try:
+            fd = os.open(self.lock_path(job_id), os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            held = True
+        else:
+            held = False
+        finally:
+            os.close(fd)  # closing drops a lock this probe took
+        return held
 
     # --- control requests ---------------------------------------------------------------------
 
@@ -235,6 +295,7 @@ class StateStore:
         cutoff = time.time() - max_age
         states, referenced = self._drop_old_active(cutoff)
         states += self._drop_old_finished(cutoff)
+        states += self.prune_finished()
         parts = self._drop_orphan_parts(referenced, cutoff)
         self._drop_stale_locks()
         self._drop_stale_tmp()

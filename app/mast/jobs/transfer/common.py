@@ -1,10 +1,14 @@
 """What the HTTP and the S3 transfers share.
 
 The error a failed file reports, the ``.part`` file next to each destination and its final
-rename, one retry loop with exponential backoff and jitter (pausable: it answers pause and cancel
-requests while it waits), and the task handling of a batch of files (each file in its own task
-under a concurrency limit; on a failure or a cancellation every other task is cancelled and
-awaited before the error goes on).
+rename, one retry policy for both downloaders (exponential backoff with full jitter, pausable: it
+answers pause and cancel requests while it waits), and the task handling of a batch of files
+(each file in its own task under a concurrency limit; on a failure or a cancellation every other
+task is cancelled and awaited before the error goes on).
+
+The retry loop is our own rather than ``tenacity``'s because its wait must poll the job's pause
+and cancel requests and its failures must become a client-safe :class:`DownloadError` naming the
+file; with a library both would be adapters around its loop, longer than the loop itself.
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ from app.mast.jobs.state import FileState, FileStatus
 
 logger = logging.getLogger("app.mast.transfer")
 
-#: A retry waits ``backoff_seconds * 2 ** (retry - 1)`` plus up to this fraction more, at random,
-#: so that connections that failed together do not retry together.
-RETRY_JITTER = 0.25
+#: The longest wait between two tries, whatever the retry number.
+MAX_BACKOFF_SECONDS = 60.0
 #: Longest sleep between two checks for a pause or cancel request while waiting.
 CONTROL_CHECK_SECONDS = 0.1
 
@@ -86,9 +89,15 @@ async def interruptible_sleep(seconds: float, tracker: JobTracker) -> None:
         await asyncio.sleep(min(left, CONTROL_CHECK_SECONDS))
 
 
-def backoff_delay(backoff_seconds: float, retry: int) -> float:
-    """Return the wait before retry number ``retry`` (1 for the first): exponential, with jitter."""
-    return backoff_seconds * 2.0 ** (retry - 1) * (1.0 + random.uniform(0.0, RETRY_JITTER))
+def backoff_delay(backoff_seconds: float, retry: int, *, cap: float = MAX_BACKOFF_SECONDS) -> float:
+    """Return the wait before retry number ``retry`` (1 for the first): exponential, with full jitter.
+
+    The wait is drawn uniformly between 0 and ``backoff_seconds * 2 ** (retry - 1)`` (at most
+    ``cap``), so that connections and files that failed together spread their retries instead of
+    hitting the server again in lockstep.
+    """
+    ceiling = min(cap, backoff_seconds * 2.0 ** min(retry - 1, 62))
+    return random.uniform(0.0, ceiling)
 
 
 async def retry_with_backoff(
@@ -114,7 +123,8 @@ async def retry_with_backoff(
     retries
         How many retries after the first try.
     backoff_seconds
-        The wait before the first retry; each later wait doubles (see :func:`backoff_delay`).
+        The longest wait before the first retry; each later ceiling doubles, and each wait is
+        drawn below its ceiling (see :func:`backoff_delay`).
     on_retry
         Called before each wait with the retry number and its reason.
 
