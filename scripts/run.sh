@@ -10,10 +10,12 @@ export MAST_DOWNLOAD_DIR="${MAST_DOWNLOAD_DIR:-$PWD/data/mast}"
 export SEMANTIC_DATA_DIR="${SEMANTIC_DATA_DIR:-$PWD/data/semantic}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 UVICORN=.venv/bin/uvicorn
+# uvicorn's own lines (startup, errors) in the services' LOG_FORMAT
+LOG_CONFIG=app/core/uvicorn_logging.json
 
-$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 &
+$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 --log-config $LOG_CONFIG &
 ENGINE=$!
-$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 &
+$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 --log-config $LOG_CONFIG &
 PROXY=$!
 
 stop() {

@@ -30,7 +30,14 @@ ENGINE_MODULES = (
 WEB = ("fastapi", "starlette")
 CLIENTS = ("httpx", "aioboto3", "boto3", "botocore", "requests")
 #: Modules below the routes that may import FastAPI: the wiring and the app-building parts of core.
-WEB_ALLOWED = ("app/api/", "app/core/errors.py", "app/core/app_factory.py", "app/core/logging.py")
+WEB_ALLOWED = (
+    "app/api/",
+    "app/core/errors.py",
+    "app/core/app_factory.py",
+    "app/core/logging.py",
+    "app/core/docs.py",
+    "app/core/operations.py",
+)
 
 
 def _starts(name: str, prefixes: tuple[str, ...]) -> bool:

@@ -7,6 +7,7 @@ code base reads ``os.environ``: code receives a :class:`Settings` instance (usua
 
 from __future__ import annotations
 
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -93,9 +94,11 @@ class Settings(BaseSettings):
     dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
     max_request_body_bytes: int = Field(default=32 * MIB, alias="MAX_REQUEST_BODY_BYTES", gt=0)
 
-    # --- logging ---
+    # --- logging and operations ---
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "text"] = Field(default="json", alias="LOG_FORMAT")
+    prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+    ready_timeout_seconds: float = Field(default=5.0, alias="READY_TIMEOUT_SECONDS", gt=0)
 
     @field_validator("storage_provider", mode="before")
     @classmethod
@@ -112,7 +115,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "mast_s3_endpoint_url", "s3_endpoint", "s3_public_endpoint", "dask_scheduler_address", mode="before"
+        "mast_s3_endpoint_url",
+        "s3_endpoint",
+        "s3_public_endpoint",
+        "dask_scheduler_address",
+        "prometheus_multiproc_dir",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -124,6 +132,15 @@ class Settings(BaseSettings):
     def max_fits_file_size_bytes(self) -> int:
         """Return ``MAX_FITS_FILE_SIZE_MB`` in bytes."""
         return self.max_fits_file_size_mb * MIB
+
+
+def export_prometheus_multiproc_dir(directory: Path) -> None:
+    """Name the metrics directory in this process's environment.
+
+    ``prometheus_client`` reads ``PROMETHEUS_MULTIPROC_DIR`` from the environment (not from
+    settings), in this process and in the worker processes it starts afterwards, which inherit it.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # noqa: TID251 - the one write, here in settings
 
 
 @lru_cache(maxsize=1)
