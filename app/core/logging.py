@@ -45,6 +45,24 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+_TRACEBACK_HEAD = "Traceback (most recent call last):"
+
+
+def message_and_traceback(record: logging.LogRecord, formatter: logging.Formatter) -> tuple[str, str | None]:
+    """Return the record's message and its traceback text, if any.
+
+    A traceback arrives as ``exc_info``, or as the message itself where uvicorn logs one it got as
+    text (a failed lifespan startup): then the message becomes the traceback's last line (the
+    exception) and the whole text is the traceback.
+    """
+    message = record.getMessage()
+    trace = formatter.formatException(record.exc_info) if record.exc_info else None
+    if trace is None and message.lstrip().startswith(_TRACEBACK_HEAD):
+        lines = [line for line in message.strip().splitlines() if line.strip()]
+        message, trace = lines[-1].strip(), message.strip()
+    return message, trace
+
+
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object: time, level, logger, message, request id, pid, extras.
 
@@ -54,19 +72,20 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one JSON object on one line."""
+        message, trace = message_and_traceback(record, self)
         payload: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message,
             "request_id": request_id_var.get(),
             "pid": record.process,
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = value
-        if record.exc_info:
-            payload["exc_info"] = self.formatException(record.exc_info)
+        if trace is not None:
+            payload["exc_info"] = trace
         if record.stack_info:
             payload["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(payload, default=str)
@@ -98,11 +117,11 @@ class TextFormatter(logging.Formatter):
         fields = " ".join(
             f"{k}={escape_control(v)}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
         )
+        message, trace = message_and_traceback(record, self)
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: "
-        line += f"{escape_control(record.getMessage())} [{request_id_var.get()}] {fields}".rstrip()
-        if record.exc_info:
-            trace = self.formatException(record.exc_info).splitlines()
-            line += "".join(f"\n  | {escape_control(part)}" for part in trace)
+        line += f"{escape_control(message)} [{request_id_var.get()}] {fields}".rstrip()
+        if trace is not None:
+            line += "".join(f"\n  | {escape_control(part)}" for part in trace.splitlines())
         return line
 
 
