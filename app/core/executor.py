@@ -12,6 +12,11 @@ picklable job function to :class:`JobExecutor`, which
   set, :class:`app.core.dask_backend.DaskBackend` (a ``distributed.Client``; the same job functions
   run on the cluster's workers).
 
+Every job's wall-clock time goes to ``jwst_job_duration_seconds`` (by entry point and outcome) and
+every refusal to ``jwst_executor_rejected_total``; :attr:`JobExecutor.in_flight` and
+:attr:`JobExecutor.calls_in_backend` are read by ``/metrics`` (:mod:`app.core.metrics`). Local
+worker processes log through the API process's handler and format (:func:`_init_worker`).
+
 An optional ``context`` wraps every job as ``context(fn, *args, **kwargs)`` in the process that runs
 it; the engine uses it to give jobs their storage (:mod:`app.worker.context`), so a job carries
 storage keys and opens them where it runs.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
+from app.core.metrics import prune_dead
 from tests.mast.conftest import OBS, OBS_FILES, poll
-from tests.ops.conftest import has, scrape, value
+from tests.ops.conftest import engine_env, has, scrape, value
 from tests.support.live_server import LiveServer
 from tests.support.mast_emulator import MastEmulator
 from tests.support.request_bodies import channel, request_body
@@ -127,3 +132,25 @@ def test_proxy_metrics(proxy: LiveServer, emulator: MastEmulator) -> None:
     assert value(samples, "jwst_download_bytes_total", kind="chunked") == sizes
     assert value(samples, "jwst_download_bytes_total", kind="s3") == s3_size
     assert value(samples, "jwst_download_jobs_active") == 0
+
+
+def test_configured_metrics_dir_is_cleaned_at_startup(tmp_path: Path) -> None:
+    """A configured ``PROMETHEUS_MULTIPROC_DIR`` is created, and a restart starts from zero."""
+    metrics_dir = tmp_path / "metrics" / "engine"
+    env = engine_env(tmp_path / "data", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    (tmp_path / "data").mkdir()
+    for run in range(2):
+        with LiveServer("main", env=env) as server:
+            for _ in range(3):
+                assert httpx.get(f"{server.url}/").status_code == 200
+            assert value(scrape(server.url), "http_requests_total", handler="/", status="200") == 3, f"run {run}"
+        assert list(metrics_dir.glob("*.db"))  # the values of the stopped run stay until the next start
+
+
+def test_prune_dead_keeps_live_processes(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    for name in (f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db", f"counter_{os.getpid()}.db", "x.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert prune_dead(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"counter_{os.getpid()}.db", "x.txt"])
