@@ -18,6 +18,7 @@ from app.composite.routes import router as composite_router
 from app.core.app_factory import build_app
 from app.core.dask_backend import DaskBackend
 from app.core.executor import JobBackend, JobExecutor
+from app.core.operations import executor_check, storage_check
 from app.core.settings import Settings, get_settings
 from app.discovery.routes import router as discovery_router
 from app.mosaic.routes import router as mosaic_router
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         lifespan=lifespan,
         openapi_tags=ENGINE_TAGS,
+        readiness=[storage_check(), executor_check()],
     )
 
 

@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.core.app_factory import build_app
+from app.core.operations import directory_check, storage_check
 from app.core.settings import Settings, get_settings
 from app.mast.jobs.manager import DownloadManager
 from app.mast.routes import router as mast_router
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[mast_router],
         lifespan=lifespan,
         openapi_tags=MAST_TAGS,
+        readiness=[storage_check(), directory_check("downloads", settings.mast_download_dir)],
     )
 
 

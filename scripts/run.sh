@@ -12,10 +12,12 @@ export LOG_FORMAT="${LOG_FORMAT:-text}"
 UVICORN=.venv/bin/uvicorn
 # deadlines on slow request heads and bodies (REQUEST_HEAD_TIMEOUT_SECONDS, REQUEST_BODY_TIMEOUT_SECONDS)
 HTTP=app.core.http_protocol:GuardedHttpToolsProtocol
+# uvicorn's own lines (startup, errors) in the services' LOG_FORMAT
+LOG_CONFIG=app/core/uvicorn_logging.json
 
-$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 --http "$HTTP" &
+$UVICORN main:app --host 127.0.0.1 --port 8000 --timeout-keep-alive 600 --http "$HTTP" --log-config $LOG_CONFIG &
 ENGINE=$!
-$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 --http "$HTTP" &
+$UVICORN main_mast:app --host 127.0.0.1 --port 8002 --workers 2 --http "$HTTP" --log-config $LOG_CONFIG &
 PROXY=$!
 
 stop() {

@@ -36,6 +36,8 @@ WEB_ALLOWED = (
     "app/core/app_factory.py",
     "app/core/logging.py",
     "app/core/auth.py",
+    "app/core/docs.py",
+    "app/core/operations.py",
 )
 
 

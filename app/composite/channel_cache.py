@@ -9,7 +9,8 @@ both leave a complete one. Hits are read back memory-mapped and read-only (the c
 before it changes anything). An entry expires ``ttl_seconds`` after its mtime (refreshed on every
 hit); after each insert the oldest entries are deleted until at most ``max_entries`` files and
 ``max_bytes`` bytes remain. An unreadable or wrongly shaped file is deleted and counts as a miss.
-Cache failures are logged and never fail a job.
+Cache failures are logged and never fail a job. Hits and misses are counted in the process that
+looks up (a worker process; the counts reach ``/metrics`` through the multi-process files).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from app.core.metrics import CHANNEL_CACHE
 
 logger = logging.getLogger("app.composite.cache")
 
@@ -82,9 +85,15 @@ class DiskChannelCache:
         """Return the cached read-only float32 array of ``key`` with ``shape``, or ``None`` on a miss.
 
         Expired, unreadable and wrongly shaped files are deleted (the caller then rewrites them).
+        Each lookup of an enabled cache counts in ``jwst_composite_channel_cache_total``.
         """
         if not self.enabled:
             return None
+        array = self._lookup(key, shape)
+        CHANNEL_CACHE.labels(result="miss" if array is None else "hit").inc()
+        return array
+
+    def _lookup(self, key: tuple[object, ...], shape: tuple[int, ...]) -> np.ndarray | None:
         path = self.entry_path(key)
         try:
             mtime = path.stat().st_mtime

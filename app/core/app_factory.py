@@ -1,8 +1,9 @@
 """Build a FastAPI app with the pieces both services share.
 
 Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
-bodies, error handlers, the request-context middleware, the optional service token
-(:mod:`app.core.auth`) and OpenAPI metadata.
+bodies, readiness and metrics (:mod:`app.core.operations`), the self-hosted manuals
+(:mod:`app.core.docs`), error handlers, the request-context middleware, the optional service
+token (:mod:`app.core.auth`) and OpenAPI metadata.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from pydantic import BaseModel
 
 from app import __version__
 from app.core.auth import install_service_auth
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.metrics import prepare_metrics_dir
+from app.core.operations import ReadinessCheck, install_operations
 from app.core.settings import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -103,15 +107,19 @@ def build_app(
     routers: Sequence[APIRouter],
     lifespan: Lifespan | None,
     openapi_tags: list[dict[str, str]],
+    readiness: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
-    """Create an app with shared middleware, error handling and root/health routes."""
+    """Create an app with shared middleware, error handling, docs and root/health/ready/metrics routes."""
     configure_logging(settings.log_level, settings.log_format)
+    prepare_metrics_dir(settings, service_name)
     app = FastAPI(
         title=title,
         description=description,
         version=__version__,
         lifespan=lifespan,
-        openapi_tags=[{"name": "service", "description": "Banner and health."}, *openapi_tags],
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=[{"name": "service", "description": "Banner, liveness, readiness and metrics."}, *openapi_tags],
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -121,6 +129,8 @@ def build_app(
             app, token=settings.service_token.get_secret_value(), docs_public=settings.service_docs_public
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    install_operations(app, checks=readiness, timeout=settings.ready_timeout_seconds)
+    install_docs(app)
     app.include_router(service_router(root_message=root_message, service_name=service_name))
     for router in routers:
         app.include_router(router, responses=COMMON_ERROR_RESPONSES)

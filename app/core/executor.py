@@ -12,6 +12,11 @@ picklable job function to :class:`JobExecutor`, which
   set, :class:`app.core.dask_backend.DaskBackend` (a ``distributed.Client``; the same job functions
   run on the cluster's workers).
 
+Every job's wall-clock time goes to ``jwst_job_duration_seconds`` (by entry point and outcome) and
+every refusal to ``jwst_executor_rejected_total``; :attr:`JobExecutor.in_flight` and
+:attr:`JobExecutor.calls_in_backend` are read by ``/metrics`` (:mod:`app.core.metrics`). Local
+worker processes log through the API process's handler and format (:func:`_init_worker`).
+
 An optional ``context`` wraps every job as ``context(fn, *args, **kwargs)`` in the process that runs
 it; the engine uses it to give jobs their storage (:mod:`app.worker.context`), so a job carries
 storage keys and opens them where it runs.
@@ -24,12 +29,15 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
+from app.core import metrics
 from app.core.exceptions import BusyError, JobTimeoutError, WorkerCrashedError
+from app.core.logging import worker_logging
 from app.core.process_slots import SlotPool, WorkerDiedError
 
 logger = logging.getLogger("app.executor")
@@ -71,16 +79,24 @@ class SharedGate(Protocol):
         ...
 
 
-def _init_worker(nice: int) -> None:
-    """Lower a worker process's CPU priority and import the numeric stack (once per process).
+def _init_worker(nice: int, log_setup: Callable[[], object] | None = None) -> None:
+    """Set a worker process up: the API process's logging, a lower CPU priority, the numeric stack.
 
     A positive ``nice`` lets the API process (event loop, ``/health``) win the CPU whenever heavy
-    jobs saturate every core.
+    jobs saturate every core. ``log_setup`` gives the worker the same log handler and format as
+    the API process, so its records and tracebacks join the same stream in the same format.
     """
+    if log_setup is not None:
+        log_setup()
     if nice > 0:
         with contextlib.suppress(OSError):
             os.nice(nice)
     import numpy  # noqa: F401
+
+
+def ping() -> int:
+    """Return the pid of the process that runs it: the trivial job of the readiness probe."""
+    return os.getpid()
 
 
 class PoolBackend:
@@ -116,7 +132,7 @@ class PoolBackend:
         if self.kind == "thread" and self._threads is None:
             self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="job")
         if self.kind == "process" and self._slots is None:
-            self._slots = SlotPool(self.workers, _init_worker, (self.worker_nice,))
+            self._slots = SlotPool(self.workers, _init_worker, (self.worker_nice, worker_logging()))
 
     def shutdown(self) -> None:
         """Stop the pool; queued jobs are cancelled."""
@@ -191,12 +207,18 @@ class JobExecutor:
         self.context = context
         self._capacity = workers + queue_size
         self._in_flight = 0
+        self._calls = 0
         self._lock = threading.Lock()
 
     @property
     def in_flight(self) -> int:
         """Return the number of jobs admitted and not yet finished."""
         return self._in_flight
+
+    @property
+    def calls_in_backend(self) -> int:
+        """Return the number of job calls handed to the backend and not finished (running or queued there)."""
+        return self._calls
 
     @property
     def capacity(self) -> int:
@@ -232,11 +254,13 @@ class JobExecutor:
         """
         if not self.try_acquire():
             logger.warning("gate_full", extra={"in_flight": self._in_flight, "capacity": self._capacity})
+            metrics.GATE_REJECTED.labels(reason="busy").inc()
             raise BusyError(retry_after=self.retry_after)
         shared = self.backend if isinstance(self.backend, SharedGate) else None
         try:
             if shared is not None and not await shared.admit():
                 logger.warning("cluster_gate_full", extra={"backend": self.backend.name})
+                metrics.GATE_REJECTED.labels(reason="cluster").inc()
                 raise BusyError(retry_after=self.retry_after)
         except BaseException:
             self.release()
@@ -253,19 +277,41 @@ class JobExecutor:
         async with self.admitted() as session:
             return await session.run(fn, *args, **kwargs)
 
+    async def _backend_call(self, call: Callable[[], T], label: str) -> T:
+        """Run one call on the backend, counted in :attr:`calls_in_backend` while it is there."""
+        with self._lock:
+            self._calls += 1
+        try:
+            return await self.backend.run(call, label=label)
+        finally:
+            with self._lock:
+                self._calls -= 1
+
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], T]:
         if self.context is not None:
             return partial(self.context, fn, *args, **kwargs)
         return partial(fn, *args, **kwargs)
 
-    async def _with_deadline(self, job: Any, label: str) -> T:
-        if self.deadline_seconds is None:
-            result: T = await job
+    async def _with_deadline(self, job: Awaitable[T], label: str) -> T:
+        """Await ``job`` under the deadline; its duration goes to ``jwst_job_duration_seconds``."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._deadline(job, label)
+            outcome = "ok"
             return result
+        except JobTimeoutError:
+            outcome = "timeout"
+            raise
+        finally:
+            metrics.JOB_DURATION.labels(kind=label, outcome=outcome).observe(time.perf_counter() - started)
+
+    async def _deadline(self, job: Awaitable[T], label: str) -> T:
+        if self.deadline_seconds is None:
+            return await job
         try:
             async with asyncio.timeout(self.deadline_seconds):
-                result = await job
-                return result
+                return await job
         except TimeoutError as error:
             logger.warning("job_deadline", extra={"job": label, "seconds": self.deadline_seconds})
             raise JobTimeoutError(f"Processing took longer than {self.deadline_seconds:g} s") from error
@@ -284,10 +330,7 @@ class JobSession:
         """Run ``fn(*args, **kwargs)`` on the backend."""
         label = getattr(fn, "__name__", "job")
         executor = self.executor
-        result: T = await executor._with_deadline(
-            executor.backend.run(executor._call(fn, args, kwargs), label=label), label
-        )
-        return result
+        return await executor._with_deadline(executor._backend_call(executor._call(fn, args, kwargs), label), label)
 
     async def map(
         self,
@@ -301,9 +344,7 @@ class JobSession:
         """
         label = getattr(fn, "__name__", "job")
         executor = self.executor
-        tasks = [
-            asyncio.ensure_future(executor.backend.run(executor._call(fn, args, {}), label=label)) for args in calls
-        ]
+        tasks = [asyncio.ensure_future(executor._backend_call(executor._call(fn, args, {}), label)) for args in calls]
         if on_done is not None:
             finished = 0
 

@@ -7,6 +7,7 @@ code base reads ``os.environ``: code receives a :class:`Settings` instance (usua
 
 from __future__ import annotations
 
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -105,9 +106,11 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = Field(default=None, alias="SERVICE_TOKEN")
     service_docs_public: bool = Field(default=False, alias="SERVICE_DOCS_PUBLIC")
 
-    # --- logging ---
+    # --- logging and operations ---
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "text"] = Field(default="json", alias="LOG_FORMAT")
+    prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+    ready_timeout_seconds: float = Field(default=5.0, alias="READY_TIMEOUT_SECONDS", gt=0)
 
     @field_validator("storage_provider", mode="before")
     @classmethod
@@ -129,6 +132,7 @@ class Settings(BaseSettings):
         "s3_public_endpoint",
         "dask_scheduler_address",
         "service_token",
+        "prometheus_multiproc_dir",
         mode="before",
     )
     @classmethod
@@ -141,6 +145,15 @@ class Settings(BaseSettings):
     def max_fits_file_size_bytes(self) -> int:
         """Return ``MAX_FITS_FILE_SIZE_MB`` in bytes."""
         return self.max_fits_file_size_mb * MIB
+
+
+def export_prometheus_multiproc_dir(directory: Path) -> None:
+    """Name the metrics directory in this process's environment.
+
+    ``prometheus_client`` reads ``PROMETHEUS_MULTIPROC_DIR`` from the environment (not from
+    settings), in this process and in the worker processes it starts afterwards, which inherit it.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # noqa: TID251 - the one write, here in settings
 
 
 @lru_cache(maxsize=1)

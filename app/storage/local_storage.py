@@ -67,6 +67,12 @@ class LocalStorage(StorageProvider):
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
 
+    def check_writable(self) -> None:
+        """Create and remove a file in the root itself; the root is never created here (readiness)."""
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".ready-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+
     def delete(self, key: str) -> bool:
         """Remove the file at ``key``; return whether there was one."""
         path = self._path(key)

@@ -9,6 +9,7 @@ synchronous; async callers use :meth:`StorageProvider.resolve`, which runs
 from __future__ import annotations
 
 import os
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,3 +87,9 @@ class StorageProvider(ABC):
     @abstractmethod
     def list_keys(self, prefix: str = "") -> list[str]:
         """Keys of the files under ``prefix``, sorted."""
+
+    def check_writable(self) -> None:
+        """Write and delete a small probe object; raise when storage does not accept it (readiness)."""
+        key = f".ready-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.write_bytes(key, b"ready")
+        self.delete(key)

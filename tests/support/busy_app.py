@@ -1,10 +1,12 @@
 """A tiny app built with the real factory and executor, whose one route burns CPU in a worker.
 
-Used to prove that ``/health`` stays fast while every worker process is busy, over real HTTP.
+Used to prove that ``/health`` stays fast while every worker process is busy, over real HTTP, and
+that a job's log records and an unexpected error in a job reach the service's log format.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +29,12 @@ def burn(seconds: float) -> int:
     return os.getpid()
 
 
+def fail() -> None:
+    """Log from the worker, then fail with an error no handler knows (a bug in a job)."""
+    logging.getLogger("tests.busy").warning("job_about_to_fail", extra={"worker_pid": os.getpid()})
+    raise RuntimeError("a bug in a job")
+
+
 def crash() -> None:
     """Kill the worker process abruptly, as the OOM killer would."""
     os._exit(137)
@@ -38,6 +46,12 @@ router = APIRouter()
 @router.post("/burn")
 async def burn_route(executor: ExecutorDep, seconds: float = 1.0) -> dict[str, int]:
     return {"pid": await executor.run(burn, seconds)}
+
+
+@router.post("/fail")
+async def fail_route(executor: ExecutorDep) -> dict[str, bool]:
+    await executor.run(fail)
+    return {"failed": False}
 
 
 @router.post("/crash")

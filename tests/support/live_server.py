@@ -14,6 +14,8 @@ from app.core.http_protocol import PROTOCOL_IMPORT
 from tests.support.net import free_port, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The uvicorn logging configuration of ``make run`` and the images.
+LOG_CONFIG = REPO_ROOT / "app" / "core" / "uvicorn_logging.json"
 
 
 @dataclass
@@ -33,7 +35,9 @@ class LiveServer:
 
     def start(self, timeout: float = 60.0) -> LiveServer:
         self.port = self.port or free_port()
-        env = {**os.environ, "LOG_FORMAT": "text", **self.env}
+        # a metrics directory named by the test process (an app built in it) is not this server's
+        inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env = {**inherited, "LOG_FORMAT": "text", **self.env}
         log = tempfile.NamedTemporaryFile(prefix=f"{self.module}-", suffix=".log", delete=False)
         self.log_path = Path(log.name)
         cmd = [
@@ -49,6 +53,8 @@ class LiveServer:
             str(self.workers),
             "--http",
             PROTOCOL_IMPORT,
+            "--log-config",
+            str(LOG_CONFIG),
         ]
         with log:  # the child keeps its own descriptor; the parent only reads the file back by path
             self.process = subprocess.Popen(

@@ -28,6 +28,7 @@ from app.core.exceptions import (
     NotFoundError,
     UpstreamTimeoutError,
 )
+from app.core.metrics import DOWNLOAD_JOBS_ACTIVE
 from app.core.settings import Settings
 from app.mast.jobs.progress import JobInterruptedError, JobTracker, build_progress, human_bytes
 from app.mast.jobs.state import ControlAction, FileState, JobKind, JobStage, JobState, JobStatus, utc_now
@@ -319,6 +320,7 @@ class DownloadManager:
     async def _run(self, tracker: JobTracker, fd: int, *, fetch: bool) -> None:
         state = tracker.state
         finished = False
+        DOWNLOAD_JOBS_ACTIVE.labels(kind=state.kind).inc()
         try:
             finished = await self._download(tracker, fetch=fetch)
         except JobInterruptedError as interrupt:
@@ -335,6 +337,7 @@ class DownloadManager:
             finally:
                 self.store.release_and_remove(state.job_id, fd)
                 self._running.pop(state.job_id, None)
+                DOWNLOAD_JOBS_ACTIVE.labels(kind=state.kind).dec()
 
     def _write_final(self, state: JobState, finished: bool) -> None:
         state.recount()

@@ -15,6 +15,7 @@ import logging
 import time
 from pathlib import Path
 
+from app.core.metrics import DOWNLOAD_BYTES
 from app.mast.jobs.state import ControlAction, FileState, JobStage, JobState, JobStatus
 from app.mast.jobs.store import StateStore
 from app.mast.schemas import FileProgress, JobProgress
@@ -124,6 +125,7 @@ class JobTracker:
         file.downloaded_bytes += count
         self.state.downloaded_bytes += count
         self.state.current_file = file.filename
+        DOWNLOAD_BYTES.labels(kind=self.state.kind).inc(count)
         self._dirty = True
 
     def set_file_bytes(self, file: FileState, count: int) -> None:

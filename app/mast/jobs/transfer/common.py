@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.core.metrics import DOWNLOAD_RETRIES
 from app.mast.jobs.progress import JobInterruptedError, JobTracker
 from app.mast.jobs.state import FileState, FileStatus
 
@@ -107,6 +108,7 @@ async def retry_with_backoff(
     *,
     retries: int,
     backoff_seconds: float,
+    transport: str,
     on_retry: RetryHook | None = None,
 ) -> None:
     """Run ``attempt`` until it succeeds, retrying the failures ``reason_of`` names.
@@ -125,6 +127,8 @@ async def retry_with_backoff(
     backoff_seconds
         The longest wait before the first retry; each later ceiling doubles, and each wait is
         drawn below its ceiling (see :func:`backoff_delay`).
+    transport
+        ``http`` or ``s3``: the label of the retry in ``jwst_download_retries_total``.
     on_retry
         Called before each wait with the retry number and its reason.
 
@@ -148,6 +152,7 @@ async def retry_with_backoff(
         failures += 1
         if failures > retries:
             raise DownloadError(f"{reason}; gave up after {retries} retries")
+        DOWNLOAD_RETRIES.labels(transport=transport).inc()
         if on_retry is not None:
             on_retry(failures, reason)
         await interruptible_sleep(backoff_delay(backoff_seconds, failures), tracker)

@@ -195,6 +195,7 @@ async def download_file(client: httpx.AsyncClient, file: FileState, tracker: Job
         tracker,
         retries=opts.retries,
         backoff_seconds=opts.backoff_seconds,
+        transport="http",
         on_retry=log_retry,
     )
 

@@ -249,6 +249,7 @@ class _Transfer:
             self.tracker,
             retries=self.opts.retries,
             backoff_seconds=self.opts.backoff_seconds,
+            transport="s3",
         )
 
     async def _open(self, position: int, end: int) -> Any:
