@@ -431,6 +431,37 @@ def read_plane(
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
 
 
+#: Pixels of the full-resolution sample that display limits are computed from.
+LIMITS_SAMPLE_PIXELS = 1_000_000
+
+
+def sample_stride(info: ImageInfo, max_pixels: int = LIMITS_SAMPLE_PIXELS) -> int:
+    """Row and column stride of :func:`read_sample`: at most about ``max_pixels`` pixels are kept."""
+    pixels = info.ny * info.nx
+    return max(1, math.ceil(math.sqrt(pixels / max_pixels))) if pixels > max_pixels else 1
+
+
+def read_sample(
+    path: Path | str,
+    info: ImageInfo,
+    *,
+    slice_index: int = -1,
+    max_pixels: int = LIMITS_SAMPLE_PIXELS,
+    plane: Plane | None = None,
+) -> np.ndarray:
+    """Every n-th pixel of every n-th row of one plane at full resolution (float32, NaN kept).
+
+    The sample is the same whatever size the caller renders at, and its pixels keep the noise of
+    the data (a block average would smooth it), so display limits taken from it do not change
+    with the output size. ``plane``, when it is the same plane already read at full resolution
+    (factor 1), is sampled in memory instead of reading the file again.
+    """
+    stride = sample_stride(info, max_pixels)
+    if plane is not None and plane.factor == 1 and plane.slice_index == resolve_slice(info, slice_index):
+        return np.array(plane.data[::stride, ::stride], dtype=np.float32, copy=True)
+    return read_plane(path, info=info, slice_index=slice_index, factor=stride, method="stride").data
+
+
 def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, slice_index: int = -1) -> np.ndarray:
     """Read only ``[rows, cols]`` of one plane of the HDU described by ``info``, as float32.
 

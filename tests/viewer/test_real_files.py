@@ -1,0 +1,107 @@
+"""The viewer on real files shipped in astropy, astroquery and reproject (``tests/support/real_data.py``).
+
+The preview's exposure must not depend on the output size: the display limits come from a
+full-resolution sample of the whole image, so a globular cluster core or the Sun looks the same
+at 300, 600, 1000 and 2000 px, matches astropy's own ZScaleInterval rendering of the full image,
+and a wide blank border (NaN, or zeros in a float image) changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.visualization import ZScaleInterval
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from main import create_app
+from tests.support.engine_settings import make_settings
+from tests.support.real_data import copy_corpus, dss_plate_only
+
+SIZES = (300, 600, 1000, 2000)
+IMAGES = ("m13", "sun_aia171", "magpis_galactic", "ukidss", "irsa_dust", "azp")
+BORDER = 150
+
+
+def _first_image(path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path) as hdul:
+            hdu = next(h for h in hdul if h.is_image and h.data is not None and h.data.ndim >= 2)
+            return np.asarray(hdu.data, dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("real") / "data"
+    files = copy_corpus(root)
+    core = _first_image(files["m13"]).astype(np.float32)
+    fits.PrimaryHDU(core).writeto(root / "m13_core.fits")
+    for name, fill in (("m13_nan_border", np.nan), ("m13_zero_border", 0.0)):
+        framed = np.full((core.shape[0] + 2 * BORDER, core.shape[1] + 2 * BORDER), fill, dtype=np.float32)
+        framed[BORDER:-BORDER, BORDER:-BORDER] = core
+        fits.PrimaryHDU(framed).writeto(root / f"{name}.fits")
+        files[name] = root / f"{name}.fits"
+    files["m13_core"] = root / "m13_core.fits"
+    files["dss_plate"] = dss_plate_only(root / "dss_plate.fits")
+    return files
+
+
+@pytest.fixture(scope="module")
+def client(corpus: dict[str, Path]) -> Iterator[TestClient]:
+    root = corpus["m13"].parent
+    with TestClient(create_app(make_settings(root)), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _gray(client: TestClient, key: str, size: int, **params: object) -> np.ndarray:
+    reply = client.get("/preview/x", params={"file_path": key, "width": size, "height": size, **params})
+    assert reply.status_code == 200, reply.text
+    return np.asarray(Image.open(io.BytesIO(reply.content)).convert("L"), dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_preview_exposure_does_not_depend_on_size(client: TestClient, corpus: dict[str, Path], name: str) -> None:
+    key = corpus[name].name
+    pictures = {size: _gray(client, key, size) for size in SIZES}
+    means = [pictures[size].mean() for size in SIZES]
+    saturated = [(pictures[size] >= 254).mean() for size in SIZES]
+    assert max(means) - min(means) < 2.0, means
+    assert max(saturated) - min(saturated) < 0.01, saturated
+    assert 10.0 < means[0] < 200.0  # neither black nor blown out
+    assert saturated[0] < 0.1
+
+
+@pytest.mark.parametrize("name", ["m13", "sun_aia171", "ukidss"])
+def test_preview_matches_astropy_zscale_of_the_full_image(
+    client: TestClient, corpus: dict[str, Path], name: str
+) -> None:
+    data = _first_image(corpus[name])
+    vmin, vmax = ZScaleInterval(n_samples=data.size).get_limits(data)
+    expected = np.clip((data - vmin) / (vmax - vmin), 0.0, 1.0)[::-1] * 255.0
+    ny, nx = data.shape
+    ours = _gray(client, corpus[name].name, max(ny, nx))
+    assert ours.shape == expected.shape
+    assert np.abs(ours - expected).mean() < 3.0  # within about 1 % of the span
+
+
+def test_preview_of_a_smaller_output_keeps_the_sky_level(client: TestClient, corpus: dict[str, Path]) -> None:
+    """Block-averaged previews (factor 2 and 3) keep the exposure of the full-resolution one."""
+    full = np.median(_gray(client, "m13.fits", 300))
+    for size in (100, 150):
+        assert abs(np.median(_gray(client, "m13.fits", size)) - full) < 4.0
+
+
+@pytest.mark.parametrize("border", ["m13_nan_border", "m13_zero_border"])
+def test_blank_border_does_not_change_the_exposure(client: TestClient, corpus: dict[str, Path], border: str) -> None:
+    core = _gray(client, "m13_core.fits", 300)
+    side = 300 + 2 * BORDER
+    framed = _gray(client, corpus[border].name, side)
+    assert np.array_equal(framed[BORDER:-BORDER, BORDER:-BORDER], core)
+    assert framed[:BORDER].max() == 0.0  # the blank border is black
