@@ -66,14 +66,34 @@ class ImageInfo:
         return math.prod(self.shape)
 
     @property
+    def slice_axis(self) -> int | None:
+        """Index (in :attr:`shape`) of the axis browsed by ``slice_index``; ``None`` for an image.
+
+        Axes of length 1 (the Stokes axis of a radio cube, a degenerate frequency axis) are
+        skipped: a cube ``(STOKES=1, FREQ=7, DEC, RA)`` is browsed along its 7 channels. Of several
+        longer axes, the first (the last FITS axis) is browsed, the others are read at their middle.
+        """
+        for index, length in enumerate(self.shape[:-2]):
+            if length > 1:
+                return index
+        return None
+
+    @property
+    def slice_fits_axis(self) -> int | None:
+        """FITS number (``NAXISn``, 1-based) of the browsed axis; ``None`` for an image."""
+        axis = self.slice_axis
+        return None if axis is None else len(self.shape) - axis
+
+    @property
     def n_slices(self) -> int:
-        """Length of the leading axis for data with 3 or more dimensions, else 1."""
-        return self.shape[0] if len(self.shape) >= 3 else 1
+        """Length of the browsed axis (length-1 axes squeezed), 1 for an image."""
+        axis = self.slice_axis
+        return 1 if axis is None else self.shape[axis]
 
     @property
     def is_cube(self) -> bool:
-        """Whether the data has 3 or more dimensions."""
-        return len(self.shape) >= 3
+        """Whether an axis besides the two image axes has more than one plane."""
+        return self.slice_axis is not None
 
 
 @dataclass
@@ -131,6 +151,11 @@ def _iter_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, Any]]:
         index += 1
 
 
+def _squeezed_ndim(shape: tuple[int, ...]) -> int:
+    """Dimensions of an image shape once length-1 axes besides the two image axes are dropped."""
+    return 2 + sum(1 for n in shape[:-2] if n > 1)
+
+
 def find_image_hdu(
     hdul: fits.HDUList, hdu_index: int | None = None, *, min_ndim: int = 2
 ) -> tuple[int, tuple[int, ...]]:
@@ -153,7 +178,7 @@ def find_image_hdu(
         return hdu_index, shape
     for index, hdu in _iter_hdus(hdul):
         shape = _hdu_shape(hdu)
-        if shape is not None and len(shape) >= min_ndim:
+        if shape is not None and _squeezed_ndim(shape) >= min_ndim:
             return index, shape
     raise NoImageData()
 
@@ -162,7 +187,7 @@ def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int 
     """Headers-only description of the image HDU of ``path``.
 
     ``min_ndim`` (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the
-    first cube; :class:`NoImageData` when none qualifies.
+    first cube (axes of length 1 do not count); :class:`NoImageData` when none qualifies.
     """
     with open_fits(path) as hdul:
         index, shape = find_image_hdu(hdul, hdu_index, min_ndim=min_ndim)
@@ -189,11 +214,9 @@ def resolve_slice(info: ImageInfo, slice_index: int = -1) -> int:
 
 
 def _leading_index(info: ImageInfo, slice_index: int) -> tuple[int, ...]:
-    """Index into all axes before the last two: the chosen slice, then middle of any further axes."""
-    lead = info.shape[:-2]
-    if not lead:
-        return ()
-    return (slice_index, *(n // 2 for n in lead[1:]))
+    """Index into all axes before the last two: the slice on the browsed axis, the middle of the others."""
+    browsed = info.slice_axis
+    return tuple(slice_index if axis == browsed else n // 2 for axis, n in enumerate(info.shape[:-2]))
 
 
 def _scale_raw(raw: np.ndarray, header: fits.Header, *, compressed: bool, owned: bool = False) -> np.ndarray:

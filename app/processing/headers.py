@@ -70,7 +70,7 @@ _UNITS = {
 
 
 def slice_label(ctype3: str) -> str:
-    """Human label of the third axis from CTYPE3 (contract 6.5)."""
+    """Human label of the browsed axis from its CTYPEn (CTYPE3 in contract 6.5)."""
     upper = ctype3.upper()
     if "WAVE" in upper or "LAMB" in upper:
         return "Wavelength"
@@ -84,20 +84,25 @@ def slice_label(ctype3: str) -> str:
 
 
 def slice_unit(cunit3: str) -> str:
-    """CUNIT3 normalised to ``m, um, nm, A, Hz`` where recognised, else the raw value."""
+    """CUNITn of the browsed axis normalised to ``m, um, nm, A, Hz`` where recognised, else the raw value."""
     raw = cunit3.strip()
     return _UNITS.get(raw.lower(), raw)
 
 
-def cube_axis(header: Any) -> dict[str, Any] | None:
-    """Describe the third axis (CRVAL3, CDELT3 or CD3_3, CRPIX3, CUNIT3, CTYPE3); ``None`` without CRVAL3 and a step."""
-    step = header.get("CDELT3", header.get("CD3_3"))
-    if "CRVAL3" not in header or step is None:
+def cube_axis(header: Any, axis: int = 3) -> dict[str, Any] | None:
+    """Describe the browsed axis ``axis`` (CRVALn, CDELTn or CDn_n, CRPIXn, CUNITn, CTYPEn).
+
+    The keys keep the contract's names (``crval3``, ...) whichever FITS axis is browsed (the
+    spectral axis 3 of a radio cube whose Stokes axis 4 has length 1, for instance); ``None``
+    without CRVALn and a step.
+    """
+    step = header.get(f"CDELT{axis}", header.get(f"CD{axis}_{axis}"))
+    if f"CRVAL{axis}" not in header or step is None:
         return None
     return {
-        "crval3": _num(header.get("CRVAL3")),
+        "crval3": _num(header.get(f"CRVAL{axis}")),
         "cdelt3": _num(step),
-        "crpix3": _num(header.get("CRPIX3"), 1.0),
-        "cunit3": str(header.get("CUNIT3", "") or ""),
-        "ctype3": str(header.get("CTYPE3", "") or ""),
+        "crpix3": _num(header.get(f"CRPIX{axis}"), 1.0),
+        "cunit3": str(header.get(f"CUNIT{axis}", "") or ""),
+        "ctype3": str(header.get(f"CTYPE{axis}", "") or ""),
     }

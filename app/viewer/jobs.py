@@ -54,7 +54,7 @@ class Fitted:
 
 
 def _limits_sample(path: Path, plane: fits_io.Plane) -> np.ndarray:
-    """The full-resolution limits sample of ``plane``'s slice, blanks left out (call before NaN become 0)."""
+    """Return the full-resolution limits sample of ``plane``'s slice, blanks left out (call before NaN become 0)."""
     grid = fits_io.read_sample(path, plane.info, slice_index=plane.slice_index, plane=plane)
     return enhancement.sample_finite(grid, max_samples=grid.size, blank_zero=plane.info.bitpix < 0)
 
@@ -99,9 +99,7 @@ def _stretch(data: np.ndarray, stretch: StretchSettings, sample: np.ndarray) -> 
     """Stretch, levels and gamma into ``[0, 1]``; a failing stretch falls back to zscale (the contract)."""
     try:
         limits = _limits(sample, stretch.stretch)
-        x = enhancement.stretch(
-            data, stretch.stretch, asinh_a=stretch.asinh_a, gamma=stretch.gamma, limits=limits
-        )
+        x = enhancement.stretch(data, stretch.stretch, asinh_a=stretch.asinh_a, gamma=stretch.gamma, limits=limits)
     except (ValueError, FloatingPointError) as error:
         logger.warning("stretch_failed", extra={"stretch": stretch.stretch, "error": type(error).__name__})
         x = enhancement.stretch(data, "zscale", limits=_limits(sample, "zscale"))
@@ -231,17 +229,21 @@ def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> 
 
 @job_entry
 def cube_info(key: str) -> dict[str, Any]:
-    """Describe ``GET /cubeinfo`` from the headers only."""
+    """Describe ``GET /cubeinfo`` from the headers only.
+
+    Axes of length 1 are squeezed: a radio cube ``RA, DEC, FREQ(7), STOKES(1)`` is a cube of 7
+    channels described by its FREQ axis.
+    """
     path = local_path(key)
     try:
         info = fits_io.image_info(path, min_ndim=3)
     except NoImageData:
         return {"is_cube": False, "n_slices": 1, "axis3": None, "slice_unit": "", "slice_label": "Frame"}
-    header = info.header
+    header, axis = info.header, info.slice_fits_axis or 3
     return {
         "is_cube": True,
         "n_slices": int(info.n_slices),
-        "axis3": headers.cube_axis(header),
-        "slice_unit": headers.slice_unit(str(header.get("CUNIT3", "") or "")),
-        "slice_label": headers.slice_label(str(header.get("CTYPE3", "") or "")),
+        "axis3": headers.cube_axis(header, axis),
+        "slice_unit": headers.slice_unit(str(header.get(f"CUNIT{axis}", "") or "")),
+        "slice_label": headers.slice_label(str(header.get(f"CTYPE{axis}", "") or "")),
     }

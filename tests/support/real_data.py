@@ -81,9 +81,7 @@ CORPUS: dict[str, RealFile] = {
     "ukidss": RealFile("astroquery", "ukidss/tests/data/image.fits", "UKIDSS near-IR image, 300 x 300 int32, ZPN"),
     "irsa_dust": RealFile("astroquery", "ipac/irsa/irsa_dust/tests/data/test.fits", "IRAS dust map, 202 x 202"),
     "first": RealFile("astroquery", "image_cutouts/first/tests/data/image.fits", "VLA FIRST cutout, 33 x 33"),
-    "dss": RealFile(
-        "astropy", "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz", "DSS plate scan, 100 x 100 int16, gzip"
-    ),
+    "dss": RealFile("astropy", "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz", "DSS plate scan, 100 x 100 int16, gzip"),
     "lzw": RealFile("astropy", "io/fits/tests/data/lzw.fits.Z", "a FITS file compressed with Unix compress (LZW)"),
     "azp": RealFile("astropy", "modeling/tests/data/1904-66_AZP.fits", "a 192 x 192 image in the AZP projection"),
 }

@@ -8,6 +8,7 @@ and a wide blank border (NaN, or zeros in a float image) changes nothing.
 
 from __future__ import annotations
 
+import base64
 import io
 import warnings
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from PIL import Image
 
 from main import create_app
 from tests.support.engine_settings import make_settings
+from tests.support.fits_factory import write_radio_cube
 from tests.support.real_data import copy_corpus, dss_plate_only
 
 SIZES = (300, 600, 1000, 2000)
@@ -105,3 +107,49 @@ def test_blank_border_does_not_change_the_exposure(client: TestClient, corpus: d
     framed = _gray(client, corpus[border].name, side)
     assert np.array_equal(framed[BORDER:-BORDER, BORDER:-BORDER], core)
     assert framed[:BORDER].max() == 0.0  # the blank border is black
+
+
+# --- radio cubes with a Stokes axis of length 1 ----------------------------------------------------
+
+N_FREQ = 7
+
+
+@pytest.fixture(scope="module")
+def radio_keys(corpus: dict[str, Path]) -> dict[str, str]:
+    """The real VLA FIRST cutout as 7 channels (channel k = image + 1000 k), in both CASA axis orders."""
+    base = _first_image(corpus["first"]).astype(np.float32)
+    channels = np.stack([base + 1000.0 * k for k in range(N_FREQ)])
+    root = corpus["m13"].parent
+    write_radio_cube(root / "radio_stokes_last.fits", channels, stokes_last=True)
+    write_radio_cube(root / "radio_stokes_third.fits", channels, stokes_last=False)
+    return {"stokes_last": "radio_stokes_last.fits", "stokes_third": "radio_stokes_third.fits"}
+
+
+@pytest.mark.parametrize(("layout", "freq_axis"), [("stokes_last", 3), ("stokes_third", 4)])
+def test_radio_cube_cubeinfo_browses_frequency(
+    client: TestClient, radio_keys: dict[str, str], layout: str, freq_axis: int
+) -> None:
+    body = client.get("/cubeinfo/r", params={"file_path": radio_keys[layout]}).json()
+    assert body["is_cube"] is True
+    assert body["n_slices"] == N_FREQ
+    assert body["axis3"] == {"crval3": 2.3e11, "cdelt3": 1.0e6, "crpix3": 1.0, "cunit3": "Hz", "ctype3": "FREQ"}
+    assert body["slice_label"] == "Frequency"
+    assert body["slice_unit"] == "Hz"
+
+
+@pytest.mark.parametrize("layout", ["stokes_last", "stokes_third"])
+def test_radio_cube_slices_in_pixeldata_preview_histogram(
+    client: TestClient, radio_keys: dict[str, str], layout: str
+) -> None:
+    key = radio_keys[layout]
+    for k in (0, 3, 6):
+        body = client.get("/pixeldata/r", params={"file_path": key, "slice_index": k}).json()
+        pixels = np.frombuffer(base64.b64decode(body["pixels"]), dtype="<f4")
+        assert 1000.0 * k - 1.0 < float(np.median(pixels)) < 1000.0 * k + 1.0
+        reply = client.get("/preview/r", params={"file_path": key, "slice_index": k, "width": 66, "height": 66})
+        assert reply.status_code == 200
+        assert (reply.headers["x-cube-slices"], reply.headers["x-cube-current"]) == (str(N_FREQ), str(k))
+        histogram = client.get("/histogram/r", params={"file_path": key, "slice_index": k}).json()
+        assert histogram["cube_info"] == {"n_slices": N_FREQ, "current_slice": k}
+    middle = client.get("/preview/r", params={"file_path": key, "width": 66, "height": 66})
+    assert middle.headers["x-cube-current"] == str(N_FREQ // 2)
