@@ -23,7 +23,7 @@ from scipy import ndimage
 from main import create_app
 from tests.composite.conftest import channel, make_settings, request_body
 from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
-from tests.support.real_data import FILTERS, extract_candels_cutout
+from tests.support.real_data import FILTERS, copy_corpus, extract_candels_cutout
 
 URL = "/composite/generate-nchannel"
 #: Hues by wavelength: bluest filter blue, middle green, reddest red.
@@ -195,3 +195,40 @@ def test_auto_exposure_respects_explicit_tones(real_client: TestClient) -> None:
     content = _content(img, explicit)
     luminance = 0.2126 * content[..., 0] + 0.7152 * content[..., 1] + 0.0722 * content[..., 2]
     assert float(np.median(luminance)) > 110
+
+
+# --- channels that cannot be composited --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def odd_files(files: dict[str, Path]) -> dict[str, str]:
+    """Next to the cutout: F850LP moved 10 arcsec east (no overlap), M13 (50 degrees away), no WCS."""
+    root = next(iter(files.values())).parent
+    with fits.open(files["f850lp"]) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.copy()
+    header["CRVAL1"] = header["CRVAL1"] + 10.0 / 3600.0 / np.cos(np.radians(header["CRVAL2"]))
+    fits.PrimaryHDU(data, header).writeto(root / "f850lp_moved.fits", overwrite=True)
+    copy_corpus(root, ["m13", "no_wcs"])
+    return {"moved": "f850lp_moved.fits", "m13": "m13.fits", "no_wcs": "no_wcs.fits"}
+
+
+def _named(paths: dict[str, str], hues: dict[str, float]) -> dict[str, object]:
+    channels = [channel([path], hue=hues[name], label=name) for name, path in paths.items()]
+    return request_body(channels, width=WIDTH, height=HEIGHT)
+
+
+@pytest.mark.parametrize("far", ["moved", "m13"])
+def test_channels_that_do_not_overlap_are_refused(real_client: TestClient, odd_files: dict[str, str], far: str) -> None:
+    paths = {"F606W": "f606w.fits", "F814W": "f814w.fits", "FAR": odd_files[far]}
+    response = real_client.post(URL, json=_named(paths, {"F606W": 240.0, "F814W": 120.0, "FAR": 0.0}))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "Channels do not overlap on the sky: F606W and FAR; F814W and FAR"
+
+
+def test_a_channel_without_celestial_wcs_is_named(real_client: TestClient, odd_files: dict[str, str]) -> None:
+    paths = {"F606W": "f606w.fits", "PLAIN": odd_files["no_wcs"]}
+    response = real_client.post(URL, json=_named(paths, {"F606W": 240.0, "PLAIN": 0.0}))
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("No celestial WCS")
+    assert "channel PLAIN" in detail

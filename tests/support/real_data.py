@@ -26,6 +26,7 @@ from pathlib import Path
 
 import astropy
 import astroquery
+import pyvo
 import reproject
 from astropy.io import fits
 
@@ -37,6 +38,7 @@ _ROOTS = {
     "astropy": Path(astropy.__file__).parent,
     "astroquery": Path(astroquery.__file__).parent,
     "reproject": Path(reproject.__file__).parent,
+    "pyvo": Path(pyvo.__file__).parent,
 }
 
 
@@ -83,6 +85,7 @@ CORPUS: dict[str, RealFile] = {
     "first": RealFile("astroquery", "image_cutouts/first/tests/data/image.fits", "VLA FIRST cutout, 33 x 33"),
     "dss": RealFile("astropy", "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz", "DSS plate scan, 100 x 100 int16, gzip"),
     "lzw": RealFile("astropy", "io/fits/tests/data/lzw.fits.Z", "a FITS file compressed with Unix compress (LZW)"),
+    "no_wcs": RealFile("pyvo", "dal/tests/data/querydata/image.fits", "a 256 x 256 image with no WCS at all"),
     "azp": RealFile("astropy", "modeling/tests/data/1904-66_AZP.fits", "a 192 x 192 image in the AZP projection"),
 }
 
