@@ -244,13 +244,11 @@ def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[lis
 
 
 def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
-    """Stretch and colour every channel, blend the luminance, apply ``overall`` and letterbox."""
-    displays, styles, luminance = [], [], None
+    """Stretch and colour every channel, neutralise the sky colour, blend the luminance, apply ``overall``, letterbox."""
+    displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
     for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
-        display, auto = compositing.channel_display(
-            data, channel.style, background_neutralization=job.background_neutralization
-        )
+        display, auto = compositing.channel_display(data, channel.style)
         if auto is not None:
             auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
         if channel.style.luminance:
@@ -258,6 +256,10 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
         else:
             displays.append(display)
             styles.append(channel.style)
+            masks.append(np.isfinite(data))
+    if job.background_neutralization:
+        compositing.neutralize_sky(displays, masks)
+    del masks
     # Auto-exposure only when every channel keeps the default tones: explicit levels, gamma or
     # curves are the user's choice and are respected as given.
     exposed = all(compositing.has_default_tones(channel.style) for channel in job.channels)

@@ -232,3 +232,40 @@ def test_a_channel_without_celestial_wcs_is_named(real_client: TestClient, odd_f
     detail = response.json()["detail"]
     assert detail.startswith("No celestial WCS")
     assert "channel PLAIN" in detail
+
+
+# --- background neutralisation -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offset_sky(files: dict[str, Path]) -> str:
+    """F850LP with its sky raised by 30 % of its range and a 5-pixel chip gap of zeros (a drizzled gap).
+
+    Percentile limits then start at the gap, so the raised sky sits well above black in this channel
+    only: a red cast unless the sky colour is neutralised.
+    """
+    with fits.open(files["f850lp"]) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.astype(np.float32)
+    data += np.float32(0.3 * (np.percentile(data, 99) - np.percentile(data, 1)))
+    data[:, 45:50] = 0.0
+    path = files["f850lp"].parent / "f850lp_offset_sky.fits"
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    return path.name
+
+
+def _channel_medians(client: TestClient, red: str, neutralise: bool) -> np.ndarray:
+    paths = {"f606w": "f606w.fits", "f814w": "f814w.fits", "f850lp": red}
+    channels = [channel([paths[name]], hue=HUES[name]) for name in FILTERS]
+    body = request_body(channels, width=300, height=300, background_neutralization=neutralise)
+    img, _, _ = _render(client, body)
+    return np.median(img.reshape(-1, 3), axis=0)
+
+
+def test_background_neutralization_makes_the_sky_grey(real_client: TestClient, offset_sky: str) -> None:
+    tinted = _channel_medians(real_client, offset_sky, neutralise=False)
+    grey = _channel_medians(real_client, offset_sky, neutralise=True)
+    assert tinted[0] - max(tinted[1], tinted[2]) > 8  # red cast without the option
+    assert grey.max() - grey.min() <= 3  # grey with it
+    # on the original files the sky stays grey with the option
+    plain = _channel_medians(real_client, "f850lp.fits", neutralise=True)
+    assert plain.max() - plain.min() <= 3
