@@ -244,7 +244,7 @@ def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[lis
 
 
 def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
-    """Stretch and colour every channel, neutralise the sky colour, blend the luminance, apply ``overall``, letterbox."""
+    """Stretch and colour every channel, neutralise the sky colour, blend, apply ``overall``, letterbox."""
     displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
     for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
