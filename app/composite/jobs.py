@@ -29,7 +29,7 @@ from app.composite.planning import MIB, GridPlan, plan_grid
 from app.core.exceptions import InvalidRequestError, UnprocessableError
 from app.processing import avm, compositing, encoding
 from app.processing.enhancement import StretchSettings
-from app.processing.errors import InvalidFits, NoImageData
+from app.processing.errors import InvalidFits, NoImageData, UnsupportedEncoding
 from app.processing.fits_io import read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
@@ -39,7 +39,12 @@ from app.worker.errors import job_entry
 logger = logging.getLogger("app.composite.jobs")
 
 #: Why an input file is left out of its channel, by the core error that says so.
-SKIP_REASONS: dict[type[Exception], str] = {NoImageData: "no_image", InvalidFits: "no_image", NoCelestialWcs: "no_wcs"}
+SKIP_REASONS: dict[type[Exception], str] = {
+    NoImageData: "no_image",
+    InvalidFits: "no_image",
+    UnsupportedEncoding: "no_image",
+    NoCelestialWcs: "no_wcs",
+}
 
 
 @dataclass(frozen=True)

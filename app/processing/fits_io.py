@@ -9,8 +9,9 @@ stays at about one band whatever the file size; tile- and gzip-compressed files 
 astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
-This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits``,
-``NoImageData``, ``BudgetExceeded``, ``InvalidInput``) so every endpoint reports bad files the same way.
+This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
+``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
+``InvalidInput``) so every endpoint reports bad files the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
+from app.processing.errors import (
+    BudgetExceeded,
+    InvalidFits,
+    InvalidInput,
+    NoImageData,
+    ProcessingError,
+    UnsupportedEncoding,
+)
 
 logger = logging.getLogger("app.processing.fits_io")
 
@@ -112,6 +120,25 @@ class Plane:
         return (self.info.ny, self.info.nx)
 
 
+_LZW_MAGIC = b"\x1f\x9d"
+
+
+def _unsupported_compression_message(path: Path | str) -> str:
+    """Say which compression of ``path`` is not supported (Unix compress is the one astropy needs a plugin for)."""
+    name = Path(path).name
+    try:
+        with open(path, "rb") as handle:
+            lzw = handle.read(2) == _LZW_MAGIC
+    except OSError:
+        lzw = False
+    if lzw or name.endswith(".Z"):
+        return (
+            f"{name} is compressed with Unix compress (LZW, .Z), which is not supported: "
+            "store it uncompressed or gzip-compressed (.fits.gz)"
+        )
+    return f"The compression of {name} is not supported: store it uncompressed or gzip-compressed (.fits.gz)"
+
+
 @contextmanager
 def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList]:
     """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFits` ."""
@@ -119,6 +146,9 @@ def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             hdul = fits.open(path, memmap=memmap, do_not_scale_image_data=True, lazy_load_hdus=True, mode="readonly")
+    except ImportError as error:  # astropy reads Unix compress (.Z) only with an optional package
+        logger.info("fits_open_failed", extra={"error": type(error).__name__})
+        raise UnsupportedEncoding(_unsupported_compression_message(path)) from error
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
         logger.info("fits_open_failed", extra={"error": type(error).__name__})
         raise InvalidFits(f"Not a valid FITS file: {Path(path).name}") from error

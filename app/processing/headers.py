@@ -1,13 +1,20 @@
 """What FITS headers say for display: the flat WCS block of pixel data and the third axis of cubes.
 
 Only header cards are read here; values that are missing, non-numeric or not finite fall back to
-a stated default, so a damaged card never reaches a client as NaN.
+a stated default, so a damaged card never reaches a client as NaN. A header whose celestial WCS
+has no CRPIX/CRVAL cards (a DSS plate solution) is described by astropy's WCS, linearised at the
+image centre.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
+
+import numpy as np
+
+from app.processing.fits_io import celestial_wcs
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -19,10 +26,15 @@ def _num(value: Any, default: float = 0.0) -> float:
 
 
 def pixel_wcs(header: Any) -> dict[str, Any] | None:
-    """Build the contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS."""
+    """Build the contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS.
+
+    A header without CRPIX1/CRVAL1 may still hold a celestial WCS astropy understands, such as a
+    DSS plate solution (PLTRAH, AMDX1, ...): the block is then its local linear (TAN) form at the
+    image centre (:func:`linear_wcs_at_centre`).
+    """
     crpix1, crval1 = _num(header.get("CRPIX1")), _num(header.get("CRVAL1"))
     if crpix1 == 0.0 and crval1 == 0.0:
-        return None
+        return linear_wcs_at_centre(header)
     cdelt = [_num(header.get("CDELT1"), math.nan), _num(header.get("CDELT2"), math.nan)]
     has_cd = any(f"CD{i}_{j}" in header for i in (1, 2) for j in (1, 2))
     cd = [[0.0, 0.0], [0.0, 0.0]]
@@ -48,6 +60,52 @@ def pixel_wcs(header: Any) -> dict[str, Any] | None:
         "cd2_2": cd[1][1],
         "ctype1": str(header.get("CTYPE1", "")),
         "ctype2": str(header.get("CTYPE2", "")),
+    }
+
+
+def _world(wcs: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lon, lat = wcs.pixel_to_world_values(x, y)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def linear_wcs_at_centre(header: Any) -> dict[str, Any] | None:
+    """Flat WCS block of the tangent-plane linearisation of the header's celestial WCS at the image centre.
+
+    CRVAL is the sky position of the centre pixel (CRPIX); the CD matrix is the derivative of the
+    standard coordinates (degrees) by pixel there, by central differences. ``None`` when the header
+    has no celestial WCS or the centre has no finite position.
+    """
+    wcs = celestial_wcs(header)
+    if wcs is None:
+        return None
+    nx, ny = _num(header.get("NAXIS1"), 1.0), _num(header.get("NAXIS2"), 1.0)
+    cx, cy = (nx - 1.0) / 2.0, (ny - 1.0) / 2.0  # 0-based centre
+    lon, lat = _world(wcs, np.array([cx, cx + 0.5, cx - 0.5, cx, cx]), np.array([cy, cy, cy, cy + 0.5, cy - 0.5]))
+    if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
+        return None
+    lon0, lat0 = np.radians(lon[0]), np.radians(lat[0])
+    dlon, phi = np.radians(lon[1:]) - lon0, np.radians(lat[1:])
+    # gnomonic (TAN) standard coordinates of the four neighbours about the centre, in degrees
+    cos_c = np.sin(lat0) * np.sin(phi) + np.cos(lat0) * np.cos(phi) * np.cos(dlon)
+    xi = np.degrees(np.cos(phi) * np.sin(dlon) / cos_c)
+    eta = np.degrees((np.cos(lat0) * np.sin(phi) - np.sin(lat0) * np.cos(phi) * np.cos(dlon)) / cos_c)
+    cd = [[float(xi[0] - xi[1]), float(xi[2] - xi[3])], [float(eta[0] - eta[1]), float(eta[2] - eta[3])]]
+    names = [str(c).split("-")[0] for c in wcs.wcs.ctype]
+    return {
+        "crpix1": cx + 1.0,
+        "crpix2": cy + 1.0,
+        "crval1": float(lon[0]) % 360.0,
+        "crval2": float(lat[0]),
+        "cdelt1": cd[0][0],
+        "cdelt2": cd[1][1],
+        "cd1_1": cd[0][0],
+        "cd1_2": cd[0][1],
+        "cd2_1": cd[1][0],
+        "cd2_2": cd[1][1],
+        "ctype1": f"{names[0]:-<5}TAN",
+        "ctype2": f"{names[1]:-<5}TAN",
     }
 
 

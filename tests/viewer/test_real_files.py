@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.visualization import ZScaleInterval
+from astropy.wcs import WCS
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -153,3 +154,48 @@ def test_radio_cube_slices_in_pixeldata_preview_histogram(
         assert histogram["cube_info"] == {"n_slices": N_FREQ, "current_slice": k}
     middle = client.get("/preview/r", params={"file_path": key, "width": 66, "height": 66})
     assert middle.headers["x-cube-current"] == str(N_FREQ // 2)
+
+
+# --- pixel data of a DSS plate, and files the engine cannot read ------------------------------------
+
+
+def _flat_wcs(block: dict[str, object]) -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = [str(block["ctype1"]), str(block["ctype2"])]
+    wcs.wcs.crpix = [float(block["crpix1"]), float(block["crpix2"])]  # type: ignore[arg-type]
+    wcs.wcs.crval = [float(block["crval1"]), float(block["crval2"])]  # type: ignore[arg-type]
+    wcs.wcs.cd = [[block["cd1_1"], block["cd1_2"]], [block["cd2_1"], block["cd2_2"]]]
+    return wcs
+
+
+def test_pixeldata_wcs_of_a_dss_plate_solution(client: TestClient, corpus: dict[str, Path]) -> None:
+    body = client.get("/pixeldata/d", params={"file_path": corpus["dss_plate"].name}).json()
+    block = body["wcs"]
+    assert block is not None
+    assert (block["ctype1"], block["ctype2"]) == ("RA---TAN", "DEC--TAN")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        truth = WCS(fits.getheader(corpus["dss_plate"]))
+    xs, ys = np.array([0.0, 99.0, 99.0, 0.0, 49.5]), np.array([0.0, 0.0, 99.0, 99.0, 49.5])
+    ours = _flat_wcs(block).pixel_to_world(xs, ys)
+    assert ours.separation(truth.pixel_to_world(xs, ys)).arcsec.max() < 1.0  # 1.7" pixels
+    # the DSS file as distributed also carries linear TAN cards (CRPIX, CRVAL, CD): ours agrees with them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cards = fits.getheader(corpus["dss"])
+    keys = ("ctype1", "ctype2", "crpix1", "crpix2", "crval1", "crval2", "cd1_1", "cd1_2", "cd2_1", "cd2_2")
+    shipped = _flat_wcs({key: cards[key.upper()] for key in keys})
+    assert ours.separation(shipped.pixel_to_world(xs, ys)).arcsec.max() < 3.0
+
+
+def test_lzw_compressed_file_is_refused_with_415(client: TestClient, corpus: dict[str, Path]) -> None:
+    key = corpus["lzw"].name
+    for reply in (
+        client.get("/preview/z", params={"file_path": key}),
+        client.get("/pixeldata/z", params={"file_path": key}),
+        client.get("/cubeinfo/z", params={"file_path": key}),
+        client.post("/thumbnail", json={"file_path": key}),
+    ):
+        assert reply.status_code == 415
+        assert "Unix compress (LZW, .Z)" in reply.json()["detail"]
+    assert client.post("/mosaic/footprint", json={"file_paths": [key]}).status_code == 415
