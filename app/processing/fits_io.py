@@ -362,19 +362,23 @@ def downscale_factor(ny: int, nx: int, max_side: int | None) -> int:
 
 
 def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) -> np.ndarray:
-    """Block-average a 2-D (memory-mapped) array in row bands, ignoring NaN."""
+    """Block-average a 2-D array in row bands, ignoring NaN; partial blocks at the edges are kept.
+
+    The result is ``ceil(ny / factor) x ceil(nx / factor)`` (the shape a stride read gives): the last
+    row and column of blocks average the pixels they have, so a thin image or a signal in the last
+    rows is never dropped.
+    """
     ny, nx = plane.shape
-    out_ny, out_nx = ny // factor, nx // factor
-    if out_ny == 0 or out_nx == 0:
-        return _scale_raw(plane[::factor, ::factor], header, compressed=compressed, owned=_owned(plane))
+    out_ny, out_nx = -(-ny // factor), -(-nx // factor)
     row_bytes = nx * max(np.dtype(plane.dtype).itemsize, 4) * 2
     band_blocks = max(1, BAND_BYTES // (row_bytes * factor))
     out = np.empty((out_ny, out_nx), dtype=np.float32)
     for start in range(0, out_ny, band_blocks):
         stop = min(out_ny, start + band_blocks)
         band = _scale_raw(
-            plane[start * factor : stop * factor, : out_nx * factor], header, compressed=compressed, owned=_owned(plane)
+            plane[start * factor : min(ny, stop * factor), :], header, compressed=compressed, owned=_owned(plane)
         )
+        band = _pad_to_blocks(band, (stop - start) * factor, out_nx * factor)
         finite = np.isfinite(band)
         if finite.all():
             out[start:stop] = _block_sum(band, factor) / np.float32(factor * factor)
@@ -384,6 +388,15 @@ def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) 
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = _block_sum(band, factor) / counts  # 0/0 -> NaN for all-NaN blocks
     return out
+
+
+def _pad_to_blocks(band: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Return ``band`` NaN-padded to ``rows x cols`` (itself when it already has that shape)."""
+    if band.shape == (rows, cols):
+        return band
+    padded = np.full((rows, cols), np.nan, dtype=np.float32)
+    padded[: band.shape[0], : band.shape[1]] = band
+    return padded
 
 
 def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:

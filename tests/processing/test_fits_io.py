@@ -235,3 +235,16 @@ def test_read_sample_is_a_full_resolution_grid(files: dict[str, Path]) -> None:
     assert stride == 4
     assert_allclose(sample, full.data[::4, ::4])
     assert_allclose(fits_io.read_sample(files["image"], info, max_pixels=1000, plane=full), sample)
+
+
+def test_block_mean_keeps_partial_edge_blocks(tmp_path: Path) -> None:
+    data = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
+    data[0, 0] = np.nan
+    path = tmp_path / "odd.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    plane = fits_io.read_plane(path, factor=2, method="block")
+    assert plane.data.shape == (3, 4)  # ceil(5 / 2) x ceil(7 / 2), as a stride read
+    assert plane.data[0, 0] == pytest.approx(np.nanmean(data[0:2, 0:2]))
+    assert plane.data[1, 3] == pytest.approx(data[2:4, 6].mean())  # last column: a 2 x 1 block
+    assert plane.data[2, 1] == pytest.approx(data[4, 2:4].mean())  # last row: a 1 x 2 block
+    assert plane.data[2, 3] == data[4, 6]  # the corner: a 1 x 1 block

@@ -199,3 +199,17 @@ def test_lzw_compressed_file_is_refused_with_415(client: TestClient, corpus: dic
         assert reply.status_code == 415
         assert "Unix compress (LZW, .Z)" in reply.json()["detail"]
     assert client.post("/mosaic/footprint", json={"file_paths": [key]}).status_code == 415
+
+
+def test_thin_image_keeps_its_last_row(client: TestClient, corpus: dict[str, Path]) -> None:
+    """A 5 x 2751 strip whose only signal is its last row: block reduction must not drop it."""
+    strip = np.zeros((5, 2751), dtype=np.float32)
+    strip[4] = _first_image(corpus["m13"])[150].repeat(10)[:2751].astype(np.float32)
+    path = corpus["m13"].parent / "strip.fits"
+    fits.PrimaryHDU(strip).writeto(path, overwrite=True)
+    body = client.get("/pixeldata/s", params={"file_path": path.name}).json()
+    assert body["original_shape"] == [5, 2751]
+    assert body["preview_shape"] == [2, 1200]
+    pixels = np.frombuffer(base64.b64decode(body["pixels"]), dtype="<f4").reshape(2, 1200)
+    assert float(pixels[1].min()) > 0.5 * float(strip[4].min())  # the last row reaches the top row
+    assert float(pixels[0].max()) == 0.0
