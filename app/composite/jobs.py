@@ -20,15 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
 from app.composite.channel_cache import DiskChannelCache
 from app.composite.planning import MIB, GridPlan, plan_grid
-from app.core.exceptions import InvalidRequestError
+from app.core.exceptions import InvalidRequestError, UnprocessableError
 from app.processing import avm, compositing, encoding
 from app.processing.enhancement import StretchSettings
-from app.processing.errors import InvalidFits, NoImageData
+from app.processing.errors import InvalidFits, NoImageData, UnsupportedEncoding
 from app.processing.fits_io import read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
@@ -38,7 +39,12 @@ from app.worker.errors import job_entry
 logger = logging.getLogger("app.composite.jobs")
 
 #: Why an input file is left out of its channel, by the core error that says so.
-SKIP_REASONS: dict[type[Exception], str] = {NoImageData: "no_image", InvalidFits: "no_image", NoCelestialWcs: "no_wcs"}
+SKIP_REASONS: dict[type[Exception], str] = {
+    NoImageData: "no_image",
+    InvalidFits: "no_image",
+    UnsupportedEncoding: "no_image",
+    NoCelestialWcs: "no_wcs",
+}
 
 
 @dataclass(frozen=True)
@@ -108,31 +114,66 @@ class Coloured:
 
 
 def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
-    """Return the files of ``channel`` that have image data and a celestial WCS (the others are logged)."""
+    """Return the files of ``channel`` that have image data and a celestial WCS (the others are logged).
+
+    Raises
+    ------
+    InvalidRequestError
+        No file of the channel is usable; the message says why (no celestial WCS, or no image data).
+    """
     sources = []
+    reasons: set[str] = set()
     for key in channel.keys:
         file = local_file(key)  # a bad key is the client's error: 403, 404 or 400
         try:
             sources.append(load_source(file.path, channel.name, version=file.version))
         except (NoImageData, InvalidFits, NoCelestialWcs) as error:
             reason = SKIP_REASONS[type(error)]
+            reasons.add(reason)
             logger.warning("composite_file_skipped", extra={"reason": reason, "channel": channel.name})
+    if not sources:
+        if reasons == {"no_wcs"}:
+            raise InvalidRequestError(
+                f"No celestial WCS (RA/Dec or other sky coordinates) in the files of channel {channel.name}: "
+                "a composite aligns its channels on the sky"
+            )
+        raise InvalidRequestError(f"No usable image data for channel {channel.name}")
     return sources
 
 
+def _channels_apart(job: CompositeJob, sources: list[list[ImageSource]], grid: Grid) -> list[tuple[str, str]]:
+    """Return the pairs of channels whose files cover no common area of ``grid`` (bounding boxes, from headers)."""
+    boxes = [[footprint_bbox(s.wcs, s.shape, grid, pad=0) for s in channel] for channel in sources]
+    names = [channel.name for channel in job.channels]
+
+    def overlap(a: list[tuple[int, int, int, int] | None], b: list[tuple[int, int, int, int] | None]) -> bool:
+        return any(
+            p is not None and q is not None and max(p[0], q[0]) < min(p[1], q[1]) and max(p[2], q[2]) < min(p[3], q[3])
+            for p in a
+            for q in b
+        )
+
+    return [(names[i], names[j]) for i, j in combinations(range(len(boxes)), 2) if not overlap(boxes[i], boxes[j])]
+
+
 def plan(job: CompositeJob) -> CompositePlan:
-    """Read the headers, find one grid for every channel and size it to the output and the budgets."""
-    sources = []
-    for channel in job.channels:
-        usable = _usable_sources(channel)
-        if not usable:
-            raise InvalidRequestError(f"No usable image data for channel {channel.name}")
-        sources.append(usable)
+    """Read the headers, find one grid for every channel and size it to the output and the budgets.
+
+    Raises
+    ------
+    UnprocessableError
+        Two channels do not overlap on the sky (a composite of them would be black where colours meet).
+    """
+    sources = [_usable_sources(channel) for channel in job.channels]
     try:
         grid0 = optimal_celestial_grid([(s.wcs, s.shape) for channel in sources for s in channel])
     except ValueError as error:
         logger.info("composite_grid_failed", extra={"error": type(error).__name__})
         raise InvalidRequestError("Could not determine common WCS for the composite inputs") from error
+    apart = _channels_apart(job, sources, grid0)
+    if apart:
+        pairs = "; ".join(f"{a} and {b}" for a, b in apart)
+        raise UnprocessableError(f"Channels do not overlap on the sky: {pairs}")
     grid_plan = plan_grid(
         grid0,
         sources,
@@ -208,13 +249,11 @@ def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[lis
 
 
 def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
-    """Stretch and colour every channel, blend the luminance, apply ``overall`` and letterbox."""
-    displays, styles, luminance = [], [], None
+    """Stretch and colour every channel, neutralise the sky colour, blend, apply ``overall``, letterbox."""
+    displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
     for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
-        display, auto = compositing.channel_display(
-            data, channel.style, background_neutralization=job.background_neutralization
-        )
+        display, auto = compositing.channel_display(data, channel.style)
         if auto is not None:
             auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
         if channel.style.luminance:
@@ -222,6 +261,10 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
         else:
             displays.append(display)
             styles.append(channel.style)
+            masks.append(np.isfinite(data))
+    if job.background_neutralization:
+        compositing.neutralize_sky(displays, masks)
+    del masks
     # Auto-exposure only when every channel keeps the default tones: explicit levels, gamma or
     # curves are the user's choice and are respected as given.
     exposed = all(compositing.has_default_tones(channel.style) for channel in job.channels)

@@ -18,10 +18,12 @@ router = APIRouter(prefix="/composite", tags=["composite"])
     description=(
         "Reprojects every file of every channel once onto one optimal celestial grid (sized to the "
         "output and to the memory budget), co-adds multi-file channels, stretches each channel, maps "
-        "hue or RGB colours (optional LRGB luminance), and returns a PNG or JPEG of exactly "
-        "width x height (the sky's aspect ratio is kept, letterboxed with black bars) with AVM "
+        "hue or RGB colours (optional LRGB luminance; with background_neutralization the stretched "
+        "sky of every colour channel is brought to one level, so the sky is grey), and returns a PNG "
+        "or JPEG of exactly width x height (the sky's aspect ratio is kept, letterboxed with black bars) with AVM "
         "metadata. Headers X-Composite-* report the working grid, downscaling, cache use, stretch "
-        "fallbacks and automatic stretch parameters."
+        "fallbacks and automatic stretch parameters. Channels that share no area on the sky are "
+        "refused with 422 naming them."
     ),
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},

@@ -62,7 +62,10 @@ class NChannelCompositeRequest(NullMeansDefault):
 
     channels: list[NChannelConfig] = Field(min_length=1)
     overall: OverallAdjustments | None = None
-    background_neutralization: bool = True
+    background_neutralization: bool = Field(
+        default=True,
+        description="Bring the stretched sky of every colour channel to one level, so the sky has no colour cast.",
+    )
     output_format: Literal["png", "jpeg"] = "png"
     quality: int = Field(default=95, ge=1, le=100)
     width: int = Field(default=1000, gt=0, le=4096)

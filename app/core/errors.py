@@ -33,6 +33,7 @@ STATUS_BY_EXCEPTION: dict[type[exc.DomainError], int] = {
     exc.PayloadTooLargeError: 413,
     exc.FitsTooLargeError: 413,
     exc.InvalidFitsError: 400,
+    exc.UnsupportedFitsEncodingError: 415,
     exc.NoImageDataError: 400,
     exc.BusyError: 429,
     exc.WorkerCrashedError: 503,

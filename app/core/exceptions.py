@@ -65,6 +65,12 @@ class InvalidFitsError(DomainError):
     default_detail = "File is not a valid FITS file"
 
 
+class UnsupportedFitsEncodingError(InvalidFitsError):
+    """The file is FITS in a container the engine cannot read, such as Unix ``compress`` (LZW, ``.Z``) (415)."""
+
+    default_detail = "The file's compression is not supported"
+
+
 class NoImageDataError(DomainError):
     """No HDU with usable 2-D image data (400)."""
 

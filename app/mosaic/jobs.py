@@ -19,7 +19,6 @@ import math
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from app.processing.reprojection import (
     reproject_fast,
     window_wcs,
 )
-from app.processing.sources import ImageSource, load_source, max_side_for, read_factor
+from app.processing.sources import ImageSource, icrs_of_pixels, load_source, max_side_for, read_factor
 from app.worker.context import local_path, storage
 from app.worker.errors import job_entry
 
@@ -457,23 +456,16 @@ def assemble_mosaic(job: MosaicJob, plan: MosaicPlan, keys: tuple[str, ...]) -> 
 
 
 def _corners(source: ImageSource) -> tuple[np.ndarray, np.ndarray]:
-    """Return RA and Dec (degrees) of the four corners and the centre of ``source``; 400 when not finite."""
+    """Return ICRS RA and Dec (degrees) of the four corners and the centre of ``source``; 400 when not on the sky."""
     w, h = source.info.nx, source.info.ny
     xs = np.array([0.0, w - 1.0, w - 1.0, 0.0, w / 2.0])
     ys = np.array([0.0, 0.0, h - 1.0, h - 1.0, h / 2.0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        world = source.wcs.pixel_to_world_values(xs, ys)
-    ra = np.asarray(world[int(source.wcs.wcs.lng)], dtype=float) % 360.0
-    dec = np.asarray(world[int(source.wcs.wcs.lat)], dtype=float)
-    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
-        raise InvalidRequestError(f"No celestial WCS found in FITS file: {source.name}")
-    return ra, dec
+    return icrs_of_pixels(source, xs, ys)
 
 
 @job_entry
 def compute_footprints(keys: tuple[str, ...]) -> dict[str, object]:
-    """Return the corners and centres of each file from its headers (no pixel is read, no size limit)."""
+    """Return the ICRS corners and centres of each file from its headers (no pixel is read, no size limit)."""
     footprints = []
     all_ra: list[float] = []
     all_dec: list[float] = []
@@ -491,8 +483,14 @@ def compute_footprints(keys: tuple[str, ...]) -> dict[str, object]:
         )
         all_ra.extend(float(v) for v in ra[:4])
         all_dec.extend(float(v) for v in dec[:4])
-    # RA bounds unwrapped around the first centre so a field across RA=0 gets a small box
+    # RA bounds unwrapped around the first centre so a field across RA=0 gets a small box, then
+    # put back in [0, 360): such a box has min_ra > max_ra
     ref = float(footprints[0]["center_ra"])  # type: ignore[arg-type]
     unwrapped = [ref + ((r - ref + 180.0) % 360.0 - 180.0) for r in all_ra]
-    box = {"min_ra": min(unwrapped), "max_ra": max(unwrapped), "min_dec": min(all_dec), "max_dec": max(all_dec)}
+    box = {
+        "min_ra": min(unwrapped) % 360.0,
+        "max_ra": max(unwrapped) % 360.0,
+        "min_dec": min(all_dec),
+        "max_dec": max(all_dec),
+    }
     return {"footprints": footprints, "bounding_box": box, "n_files": len(footprints)}

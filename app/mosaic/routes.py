@@ -43,7 +43,9 @@ async def generate(
     summary="Sky footprints of FITS files",
     description=(
         "Corners (pixels (0,0), (w-1,0), (w-1,h-1), (0,h-1)) and centre (w/2, h/2) of each file in "
-        "RA/Dec degrees, plus the bounding box, computed from headers only."
+        "ICRS RA/Dec degrees (a galactic, ecliptic or FK4/FK5 header is converted; RA in [0, 360)), plus "
+        "the bounding box (min_ra > max_ra when it crosses RA 0), computed from headers only. A file "
+        "whose coordinates are not on the sky (helioprojective, for instance) gets 400."
     ),
     response_model=FootprintResponse,
 )

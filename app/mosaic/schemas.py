@@ -40,7 +40,7 @@ class FootprintRequest(BaseModel):
 
 
 class Footprint(BaseModel):
-    """Sky corners and centre of one file (degrees)."""
+    """Sky corners and centre of one file (ICRS degrees, RA in ``[0, 360)``)."""
 
     file_path: str
     corners_ra: list[float]
@@ -50,7 +50,7 @@ class Footprint(BaseModel):
 
 
 class BoundingBox(BaseModel):
-    """RA/Dec bounds over all footprints (degrees)."""
+    """ICRS RA/Dec bounds over all footprints (degrees, RA in ``[0, 360)``; ``min_ra > max_ra`` across RA 0)."""
 
     min_ra: float
     max_ra: float

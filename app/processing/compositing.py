@@ -3,12 +3,14 @@
 Pure numeric core for the N-channel composite (contract 6.6):
 
 * :func:`co_add` averages several reprojected files of one channel with coverage weights;
-* :func:`channel_display` turns one channel into display values in ``[0, 1]``: optional background
-  neutralisation (sigma-clipped sky median), robust normalisation (0.1 / 99.9 percentiles of the
-  covered pixels, never the raw min/max, so hot pixels cannot darken the image), the shared
-  stretches, levels, gamma and tone curve (the result is treated as linear intensity); or an
-  automatic stretch (:func:`auto_stretch_params`) that picks the normalisation and asinh softening
-  from the sky noise and dynamic range;
+* :func:`channel_display` turns one channel into display values in ``[0, 1]``: robust
+  normalisation (0.1 / 99.9 percentiles of the covered pixels, never the raw min/max, so hot pixels
+  cannot darken the image), the shared stretches, levels, gamma and tone curve (the result is
+  treated as linear intensity); or an automatic stretch (:func:`auto_stretch_params`) that picks
+  the normalisation and asinh softening from the sky noise and dynamic range;
+* :func:`neutralize_sky` (background neutralisation) brings the stretched sky of every colour
+  channel to one level, so the sky of the composite has no colour cast: subtracting each channel's
+  sky before the limits cannot do it, since the limits are relative to the data;
 * :func:`mix_channels` maps hue or RGB colours in linear light, blends an optional LRGB luminance
   channel, normalises by one global maximum (keeps colour ratios) and applies the sRGB transfer;
 * :func:`auto_expose` keeps the median brightness of the covered pixels inside a display band (a
@@ -143,12 +145,7 @@ def auto_stretch_params(data: np.ndarray, *, sky_level: float = AUTO_SKY_LEVEL) 
     return AutoStretch(vmin=vmin, vmax=vmax, asinh_a=a, sky=sky, noise=noise)
 
 
-def channel_display(
-    data: np.ndarray,
-    style: ChannelStyle,
-    *,
-    background_neutralization: bool = True,
-) -> tuple[np.ndarray, AutoStretch | None]:
+def channel_display(data: np.ndarray, style: ChannelStyle) -> tuple[np.ndarray, AutoStretch | None]:
     """Display values in ``[0, 1]`` of one channel (0 where not covered) and the auto parameters, if any.
 
     ``style.tones.stretch == "auto"`` selects :func:`auto_stretch_params`; other names must be in
@@ -163,15 +160,39 @@ def channel_display(
     else:
         if tones.stretch not in STRETCH_NAMES:
             raise ValueError(f"unknown stretch {tones.stretch!r}")
-        if background_neutralization:
-            sky, _ = sky_stats(x)
-            x -= np.float32(sky)
         method: LimitsMethod = "zscale" if tones.stretch == "zscale" else "percentile"
         name, asinh_a = tones.stretch, tones.asinh_a
         limits = display_limits(x, method=method, lower=LOWER_PERCENTILE, upper=UPPER_PERCENTILE)
     out = replace(tones, stretch=name, asinh_a=asinh_a).apply(x, limits=limits, out=x)
     out = apply_curve(out, style.curve)
     return out, auto
+
+
+def neutralize_sky(displays: Sequence[np.ndarray], covered: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Bring the sky of every channel's display values to one level (in place); returns the displays.
+
+    Each channel's sky is the sigma-clipped median of its covered display values. The common level
+    is the darkest channel's sky, so no sky is lifted; a channel whose sky is brighter is remapped
+    by ``target + (x - sky) * (1 - target) / (1 - sky)`` (sky to the common level, white stays
+    white, anything darker than its sky clipped at black). Equal skies in channels of a balanced
+    palette (red, green, blue) make a grey sky.
+    """
+    skies = []
+    for x, mask in zip(displays, covered, strict=True):
+        sky, _ = sky_stats(x[mask]) if mask.any() else (0.0, 0.0)
+        skies.append(min(max(sky, 0.0), 1.0))
+    if not skies:
+        return list(displays)
+    target = min(skies)
+    for x, sky in zip(displays, skies, strict=True):
+        if sky <= target or sky >= 1.0:
+            continue
+        gain = np.float32((1.0 - target) / (1.0 - sky))
+        x -= np.float32(sky)
+        x *= gain
+        x += np.float32(target)
+        np.clip(x, 0.0, 1.0, out=x)
+    return list(displays)
 
 
 def srgb_decode(x: np.ndarray) -> np.ndarray:

@@ -29,6 +29,12 @@ class InvalidFits(ProcessingError):
     default_message = "File is not a valid FITS file"
 
 
+class UnsupportedEncoding(InvalidFits):
+    """The file is wrapped in a compression the reader does not support (Unix ``compress``, LZW)."""
+
+    default_message = "The file's compression is not supported"
+
+
 class NoImageData(ProcessingError):
     """No HDU holds usable image data, or the chosen one does not."""
 

@@ -9,8 +9,9 @@ stays at about one band whatever the file size; tile- and gzip-compressed files 
 astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
-This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits``,
-``NoImageData``, ``BudgetExceeded``, ``InvalidInput``) so every endpoint reports bad files the same way.
+This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
+``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
+``InvalidInput``) so every endpoint reports bad files the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
+from app.processing.errors import (
+    BudgetExceeded,
+    InvalidFits,
+    InvalidInput,
+    NoImageData,
+    ProcessingError,
+    UnsupportedEncoding,
+)
 
 logger = logging.getLogger("app.processing.fits_io")
 
@@ -66,14 +74,34 @@ class ImageInfo:
         return math.prod(self.shape)
 
     @property
+    def slice_axis(self) -> int | None:
+        """Index (in :attr:`shape`) of the axis browsed by ``slice_index``; ``None`` for an image.
+
+        Axes of length 1 (the Stokes axis of a radio cube, a degenerate frequency axis) are
+        skipped: a cube ``(STOKES=1, FREQ=7, DEC, RA)`` is browsed along its 7 channels. Of several
+        longer axes, the first (the last FITS axis) is browsed, the others are read at their middle.
+        """
+        for index, length in enumerate(self.shape[:-2]):
+            if length > 1:
+                return index
+        return None
+
+    @property
+    def slice_fits_axis(self) -> int | None:
+        """FITS number (``NAXISn``, 1-based) of the browsed axis; ``None`` for an image."""
+        axis = self.slice_axis
+        return None if axis is None else len(self.shape) - axis
+
+    @property
     def n_slices(self) -> int:
-        """Length of the leading axis for data with 3 or more dimensions, else 1."""
-        return self.shape[0] if len(self.shape) >= 3 else 1
+        """Length of the browsed axis (length-1 axes squeezed), 1 for an image."""
+        axis = self.slice_axis
+        return 1 if axis is None else self.shape[axis]
 
     @property
     def is_cube(self) -> bool:
-        """Whether the data has 3 or more dimensions."""
-        return len(self.shape) >= 3
+        """Whether an axis besides the two image axes has more than one plane."""
+        return self.slice_axis is not None
 
 
 @dataclass
@@ -92,6 +120,25 @@ class Plane:
         return (self.info.ny, self.info.nx)
 
 
+_LZW_MAGIC = b"\x1f\x9d"
+
+
+def _unsupported_compression_message(path: Path | str) -> str:
+    """Say which compression of ``path`` is not supported (Unix compress is the one astropy needs a plugin for)."""
+    name = Path(path).name
+    try:
+        with open(path, "rb") as handle:
+            lzw = handle.read(2) == _LZW_MAGIC
+    except OSError:
+        lzw = False
+    if lzw or name.endswith(".Z"):
+        return (
+            f"{name} is compressed with Unix compress (LZW, .Z), which is not supported: "
+            "store it uncompressed or gzip-compressed (.fits.gz)"
+        )
+    return f"The compression of {name} is not supported: store it uncompressed or gzip-compressed (.fits.gz)"
+
+
 @contextmanager
 def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList]:
     """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFits` ."""
@@ -99,6 +146,9 @@ def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             hdul = fits.open(path, memmap=memmap, do_not_scale_image_data=True, lazy_load_hdus=True, mode="readonly")
+    except ImportError as error:  # astropy reads Unix compress (.Z) only with an optional package
+        logger.info("fits_open_failed", extra={"error": type(error).__name__})
+        raise UnsupportedEncoding(_unsupported_compression_message(path)) from error
     except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
         logger.info("fits_open_failed", extra={"error": type(error).__name__})
         raise InvalidFits(f"Not a valid FITS file: {Path(path).name}") from error
@@ -131,6 +181,11 @@ def _iter_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, Any]]:
         index += 1
 
 
+def _squeezed_ndim(shape: tuple[int, ...]) -> int:
+    """Dimensions of an image shape once length-1 axes besides the two image axes are dropped."""
+    return 2 + sum(1 for n in shape[:-2] if n > 1)
+
+
 def find_image_hdu(
     hdul: fits.HDUList, hdu_index: int | None = None, *, min_ndim: int = 2
 ) -> tuple[int, tuple[int, ...]]:
@@ -153,7 +208,7 @@ def find_image_hdu(
         return hdu_index, shape
     for index, hdu in _iter_hdus(hdul):
         shape = _hdu_shape(hdu)
-        if shape is not None and len(shape) >= min_ndim:
+        if shape is not None and _squeezed_ndim(shape) >= min_ndim:
             return index, shape
     raise NoImageData()
 
@@ -162,7 +217,7 @@ def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int 
     """Headers-only description of the image HDU of ``path``.
 
     ``min_ndim`` (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the
-    first cube; :class:`NoImageData` when none qualifies.
+    first cube (axes of length 1 do not count); :class:`NoImageData` when none qualifies.
     """
     with open_fits(path) as hdul:
         index, shape = find_image_hdu(hdul, hdu_index, min_ndim=min_ndim)
@@ -189,11 +244,9 @@ def resolve_slice(info: ImageInfo, slice_index: int = -1) -> int:
 
 
 def _leading_index(info: ImageInfo, slice_index: int) -> tuple[int, ...]:
-    """Index into all axes before the last two: the chosen slice, then middle of any further axes."""
-    lead = info.shape[:-2]
-    if not lead:
-        return ()
-    return (slice_index, *(n // 2 for n in lead[1:]))
+    """Index into all axes before the last two: the slice on the browsed axis, the middle of the others."""
+    browsed = info.slice_axis
+    return tuple(slice_index if axis == browsed else n // 2 for axis, n in enumerate(info.shape[:-2]))
 
 
 def _scale_raw(raw: np.ndarray, header: fits.Header, *, compressed: bool, owned: bool = False) -> np.ndarray:
@@ -309,19 +362,23 @@ def downscale_factor(ny: int, nx: int, max_side: int | None) -> int:
 
 
 def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) -> np.ndarray:
-    """Block-average a 2-D (memory-mapped) array in row bands, ignoring NaN."""
+    """Block-average a 2-D array in row bands, ignoring NaN; partial blocks at the edges are kept.
+
+    The result is ``ceil(ny / factor) x ceil(nx / factor)`` (the shape a stride read gives): the last
+    row and column of blocks average the pixels they have, so a thin image or a signal in the last
+    rows is never dropped.
+    """
     ny, nx = plane.shape
-    out_ny, out_nx = ny // factor, nx // factor
-    if out_ny == 0 or out_nx == 0:
-        return _scale_raw(plane[::factor, ::factor], header, compressed=compressed, owned=_owned(plane))
+    out_ny, out_nx = -(-ny // factor), -(-nx // factor)
     row_bytes = nx * max(np.dtype(plane.dtype).itemsize, 4) * 2
     band_blocks = max(1, BAND_BYTES // (row_bytes * factor))
     out = np.empty((out_ny, out_nx), dtype=np.float32)
     for start in range(0, out_ny, band_blocks):
         stop = min(out_ny, start + band_blocks)
         band = _scale_raw(
-            plane[start * factor : stop * factor, : out_nx * factor], header, compressed=compressed, owned=_owned(plane)
+            plane[start * factor : min(ny, stop * factor), :], header, compressed=compressed, owned=_owned(plane)
         )
+        band = _pad_to_blocks(band, (stop - start) * factor, out_nx * factor)
         finite = np.isfinite(band)
         if finite.all():
             out[start:stop] = _block_sum(band, factor) / np.float32(factor * factor)
@@ -331,6 +388,15 @@ def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) 
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = _block_sum(band, factor) / counts  # 0/0 -> NaN for all-NaN blocks
     return out
+
+
+def _pad_to_blocks(band: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Return ``band`` NaN-padded to ``rows x cols`` (itself when it already has that shape)."""
+    if band.shape == (rows, cols):
+        return band
+    padded = np.full((rows, cols), np.nan, dtype=np.float32)
+    padded[: band.shape[0], : band.shape[1]] = band
+    return padded
 
 
 def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
@@ -429,6 +495,37 @@ def read_plane(
             logger.info("fits_read_failed", extra={"error": type(error).__name__})
             raise InvalidFits("FITS data is truncated or unreadable") from error
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
+
+
+#: Pixels of the full-resolution sample that display limits are computed from.
+LIMITS_SAMPLE_PIXELS = 1_000_000
+
+
+def sample_stride(info: ImageInfo, max_pixels: int = LIMITS_SAMPLE_PIXELS) -> int:
+    """Row and column stride of :func:`read_sample`: at most about ``max_pixels`` pixels are kept."""
+    pixels = info.ny * info.nx
+    return max(1, math.ceil(math.sqrt(pixels / max_pixels))) if pixels > max_pixels else 1
+
+
+def read_sample(
+    path: Path | str,
+    info: ImageInfo,
+    *,
+    slice_index: int = -1,
+    max_pixels: int = LIMITS_SAMPLE_PIXELS,
+    plane: Plane | None = None,
+) -> np.ndarray:
+    """Every n-th pixel of every n-th row of one plane at full resolution (float32, NaN kept).
+
+    The sample is the same whatever size the caller renders at, and its pixels keep the noise of
+    the data (a block average would smooth it), so display limits taken from it do not change
+    with the output size. ``plane``, when it is the same plane already read at full resolution
+    (factor 1), is sampled in memory instead of reading the file again.
+    """
+    stride = sample_stride(info, max_pixels)
+    if plane is not None and plane.factor == 1 and plane.slice_index == resolve_slice(info, slice_index):
+        return np.array(plane.data[::stride, ::stride], dtype=np.float32, copy=True)
+    return read_plane(path, info=info, slice_index=slice_index, factor=stride, method="stride").data
 
 
 def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, slice_index: int = -1) -> np.ndarray:

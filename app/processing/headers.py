@@ -1,13 +1,20 @@
 """What FITS headers say for display: the flat WCS block of pixel data and the third axis of cubes.
 
 Only header cards are read here; values that are missing, non-numeric or not finite fall back to
-a stated default, so a damaged card never reaches a client as NaN.
+a stated default, so a damaged card never reaches a client as NaN. A header whose celestial WCS
+has no CRPIX/CRVAL cards (a DSS plate solution) is described by astropy's WCS, linearised at the
+image centre.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
+
+import numpy as np
+
+from app.processing.fits_io import celestial_wcs
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -19,10 +26,15 @@ def _num(value: Any, default: float = 0.0) -> float:
 
 
 def pixel_wcs(header: Any) -> dict[str, Any] | None:
-    """Build the contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS."""
+    """Build the contract's flat WCS block (CDELT falls back to CD, CD to PC x CDELT); ``None`` without a WCS.
+
+    A header without CRPIX1/CRVAL1 may still hold a celestial WCS astropy understands, such as a
+    DSS plate solution (PLTRAH, AMDX1, ...): the block is then its local linear (TAN) form at the
+    image centre (:func:`linear_wcs_at_centre`).
+    """
     crpix1, crval1 = _num(header.get("CRPIX1")), _num(header.get("CRVAL1"))
     if crpix1 == 0.0 and crval1 == 0.0:
-        return None
+        return linear_wcs_at_centre(header)
     cdelt = [_num(header.get("CDELT1"), math.nan), _num(header.get("CDELT2"), math.nan)]
     has_cd = any(f"CD{i}_{j}" in header for i in (1, 2) for j in (1, 2))
     cd = [[0.0, 0.0], [0.0, 0.0]]
@@ -51,6 +63,52 @@ def pixel_wcs(header: Any) -> dict[str, Any] | None:
     }
 
 
+def _world(wcs: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lon, lat = wcs.pixel_to_world_values(x, y)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def linear_wcs_at_centre(header: Any) -> dict[str, Any] | None:
+    """Flat WCS block of the tangent-plane linearisation of the header's celestial WCS at the image centre.
+
+    CRVAL is the sky position of the centre pixel (CRPIX); the CD matrix is the derivative of the
+    standard coordinates (degrees) by pixel there, by central differences. ``None`` when the header
+    has no celestial WCS or the centre has no finite position.
+    """
+    wcs = celestial_wcs(header)
+    if wcs is None:
+        return None
+    nx, ny = _num(header.get("NAXIS1"), 1.0), _num(header.get("NAXIS2"), 1.0)
+    cx, cy = (nx - 1.0) / 2.0, (ny - 1.0) / 2.0  # 0-based centre
+    lon, lat = _world(wcs, np.array([cx, cx + 0.5, cx - 0.5, cx, cx]), np.array([cy, cy, cy, cy + 0.5, cy - 0.5]))
+    if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
+        return None
+    lon0, lat0 = np.radians(lon[0]), np.radians(lat[0])
+    dlon, phi = np.radians(lon[1:]) - lon0, np.radians(lat[1:])
+    # gnomonic (TAN) standard coordinates of the four neighbours about the centre, in degrees
+    cos_c = np.sin(lat0) * np.sin(phi) + np.cos(lat0) * np.cos(phi) * np.cos(dlon)
+    xi = np.degrees(np.cos(phi) * np.sin(dlon) / cos_c)
+    eta = np.degrees((np.cos(lat0) * np.sin(phi) - np.sin(lat0) * np.cos(phi) * np.cos(dlon)) / cos_c)
+    cd = [[float(xi[0] - xi[1]), float(xi[2] - xi[3])], [float(eta[0] - eta[1]), float(eta[2] - eta[3])]]
+    names = [str(c).split("-")[0] for c in wcs.wcs.ctype]
+    return {
+        "crpix1": cx + 1.0,
+        "crpix2": cy + 1.0,
+        "crval1": float(lon[0]) % 360.0,
+        "crval2": float(lat[0]),
+        "cdelt1": cd[0][0],
+        "cdelt2": cd[1][1],
+        "cd1_1": cd[0][0],
+        "cd1_2": cd[0][1],
+        "cd2_1": cd[1][0],
+        "cd2_2": cd[1][1],
+        "ctype1": f"{names[0]:-<5}TAN",
+        "ctype2": f"{names[1]:-<5}TAN",
+    }
+
+
 _UNITS = {
     "m": "m",
     "meter": "m",
@@ -70,7 +128,7 @@ _UNITS = {
 
 
 def slice_label(ctype3: str) -> str:
-    """Human label of the third axis from CTYPE3 (contract 6.5)."""
+    """Human label of the browsed axis from its CTYPEn (CTYPE3 in contract 6.5)."""
     upper = ctype3.upper()
     if "WAVE" in upper or "LAMB" in upper:
         return "Wavelength"
@@ -84,20 +142,25 @@ def slice_label(ctype3: str) -> str:
 
 
 def slice_unit(cunit3: str) -> str:
-    """CUNIT3 normalised to ``m, um, nm, A, Hz`` where recognised, else the raw value."""
+    """CUNITn of the browsed axis normalised to ``m, um, nm, A, Hz`` where recognised, else the raw value."""
     raw = cunit3.strip()
     return _UNITS.get(raw.lower(), raw)
 
 
-def cube_axis(header: Any) -> dict[str, Any] | None:
-    """Describe the third axis (CRVAL3, CDELT3 or CD3_3, CRPIX3, CUNIT3, CTYPE3); ``None`` without CRVAL3 and a step."""
-    step = header.get("CDELT3", header.get("CD3_3"))
-    if "CRVAL3" not in header or step is None:
+def cube_axis(header: Any, axis: int = 3) -> dict[str, Any] | None:
+    """Describe the browsed axis ``axis`` (CRVALn, CDELTn or CDn_n, CRPIXn, CUNITn, CTYPEn).
+
+    The keys keep the contract's names (``crval3``, ...) whichever FITS axis is browsed (the
+    spectral axis 3 of a radio cube whose Stokes axis 4 has length 1, for instance); ``None``
+    without CRVALn and a step.
+    """
+    step = header.get(f"CDELT{axis}", header.get(f"CD{axis}_{axis}"))
+    if f"CRVAL{axis}" not in header or step is None:
         return None
     return {
-        "crval3": _num(header.get("CRVAL3")),
+        "crval3": _num(header.get(f"CRVAL{axis}")),
         "cdelt3": _num(step),
-        "crpix3": _num(header.get("CRPIX3"), 1.0),
-        "cunit3": str(header.get("CUNIT3", "") or ""),
-        "ctype3": str(header.get("CTYPE3", "") or ""),
+        "crpix3": _num(header.get(f"CRPIX{axis}"), 1.0),
+        "cunit3": str(header.get(f"CUNIT{axis}", "") or ""),
+        "ctype3": str(header.get(f"CTYPE{axis}", "") or ""),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,45 @@ def load_source(path: Path | str, name: str, *, with_weights: bool = False, vers
         raise NoCelestialWcs(f"No celestial WCS found in FITS file: {name}")
     weights = find_weight_hdu(path, info) if with_weights else None
     return ImageSource(str(path), info, wcs, name, weights, version)
+
+
+class NotASkyFrame(InvalidInput):
+    """The celestial WCS is in a frame that does not convert to ICRS (helioprojective, planetary, ...)."""
+
+
+def icrs_of_pixels(source: ImageSource, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ICRS RA in ``[0, 360)`` and Dec (degrees) of 0-based pixels of ``source``.
+
+    Whatever the file's frame (FK5, FK4, galactic, ecliptic, ICRS), the answer is ICRS, so
+    footprints of files in different frames can be compared and bounded together.
+
+    Raises
+    ------
+    NotASkyFrame
+        The WCS's frame is not one astropy can convert to ICRS (the Sun's helioprojective
+        coordinates, for instance) or the pixels have no finite sky position.
+    """
+    from astropy.coordinates import ICRS, SkyCoord
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    ctypes = "/".join(str(c).split("-")[0] for c in source.wcs.wcs.ctype)
+    try:
+        frame = wcs_to_celestial_frame(source.wcs)
+    except ValueError as error:
+        raise NotASkyFrame(
+            f"The coordinates of {source.name} ({ctypes}) are not on the celestial sphere (RA/Dec, "
+            "galactic or ecliptic), so they have no RA/Dec footprint"
+        ) from error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lon, lat = source.wcs.pixel_to_world_values(xs, ys)
+        icrs = SkyCoord(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), unit="deg", frame=frame)
+        icrs = icrs.transform_to(ICRS())
+    ra = np.asarray(icrs.ra.deg, dtype=float) % 360.0
+    dec = np.asarray(icrs.dec.deg, dtype=float)
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
+        raise NotASkyFrame(f"No celestial WCS found in FITS file: {source.name}")
+    return ra, dec
 
 
 def find_weight_hdu(path: Path | str, info: ImageInfo) -> tuple[int, str] | None:

@@ -5,6 +5,11 @@ Each takes a storage key and plain parameters, opens the key where it runs
 read through :func:`app.processing.fits_io.read_plane` with an integer block-average factor chosen
 so the result is still at least the target size; one exact resize then gives the final size. A
 10k x 10k file rendered at 1000 px therefore never exists as a full-size array in memory.
+
+Display limits come from a full-resolution sample of the whole plane
+(:func:`app.processing.fits_io.read_sample`, about a million pixels on a grid), not from the
+resized array: a preview, a thumbnail and a histogram of one file use the same limits at any
+size, and a blank border (NaN, or exact zeros in a float image) is left out of them.
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ class Fitted:
     info: fits_io.ImageInfo
     slice_index: int
     out_shape: tuple[int, int]
+    sample: np.ndarray
+    """Finite full-resolution values the display limits are taken from (:func:`_limits_sample`)."""
+
+
+def _limits_sample(path: Path, plane: fits_io.Plane) -> np.ndarray:
+    """Return the full-resolution limits sample of ``plane``'s slice, blanks left out (call before NaN become 0)."""
+    grid = fits_io.read_sample(path, plane.info, slice_index=plane.slice_index, plane=plane)
+    return enhancement.sample_finite(grid, max_samples=grid.size, blank_zero=plane.info.bitpix < 0)
 
 
 def _read_fitted(path: Path, shape_for: ShapeFor, *, slice_index: int, max_elements: int | None) -> Fitted:
@@ -55,8 +68,9 @@ def _read_fitted(path: Path, shape_for: ShapeFor, *, slice_index: int, max_eleme
     plane = fits_io.read_plane(
         path, info=info, slice_index=slice_index, factor=block_factor(info.ny, info.nx, out_shape)
     )
+    sample = _limits_sample(path, plane)
     data = _require_finite(plane.data)
-    return Fitted(resize(data, out_shape), info, plane.slice_index, out_shape)
+    return Fitted(resize(data, out_shape), info, plane.slice_index, out_shape, sample)
 
 
 def _require_finite(data: np.ndarray) -> np.ndarray:
@@ -76,13 +90,19 @@ def _smooth(data: np.ndarray, display: ViewerDisplay) -> np.ndarray:
         return data
 
 
-def _stretch(data: np.ndarray, stretch: StretchSettings) -> np.ndarray:
+def _limits(sample: np.ndarray, name: str) -> tuple[float, float]:
+    """Display limits of the stretch ``name`` from the full-resolution sample."""
+    return enhancement.limits_of_sample(sample, enhancement.LIMITS_FOR_STRETCH.get(name, "zscale"))
+
+
+def _stretch(data: np.ndarray, stretch: StretchSettings, sample: np.ndarray) -> np.ndarray:
     """Stretch, levels and gamma into ``[0, 1]``; a failing stretch falls back to zscale (the contract)."""
     try:
-        x = enhancement.stretch(data, stretch.stretch, asinh_a=stretch.asinh_a, gamma=stretch.gamma)
+        limits = _limits(sample, stretch.stretch)
+        x = enhancement.stretch(data, stretch.stretch, asinh_a=stretch.asinh_a, gamma=stretch.gamma, limits=limits)
     except (ValueError, FloatingPointError) as error:
         logger.warning("stretch_failed", extra={"stretch": stretch.stretch, "error": type(error).__name__})
-        x = enhancement.stretch(data, "zscale")
+        x = enhancement.stretch(data, "zscale", limits=_limits(sample, "zscale"))
     return enhancement.apply_levels(
         x,
         black_point=stretch.black_point,
@@ -119,7 +139,7 @@ def render_preview(
         slice_index=query.slice_index,
         max_elements=max_elements,
     )
-    x01 = _stretch(_smooth(fitted.data, query), stretch)
+    x01 = _stretch(_smooth(fitted.data, query), stretch, fitted.sample)
     rgb = colormaps.apply_colormap(x01, query.cmap)[::-1]  # origin=lower
     xmp = _avm_packet(fitted, avm_metadata) if query.embed_avm else None
     content = encoding.encode_image(rgb, query.image_format, quality=query.quality, xmp=xmp)
@@ -136,9 +156,9 @@ def render_thumbnail(key: str) -> bytes:
         max_elements=None,
     )
     try:
-        x01 = enhancement.stretch(fitted.data, "zscale")
+        x01 = enhancement.stretch(fitted.data, "zscale", limits=_limits(fitted.sample, "zscale"))
     except (ValueError, FloatingPointError):
-        x01 = enhancement.stretch(fitted.data, "linear")
+        x01 = enhancement.stretch(fitted.data, "linear", limits=_limits(fitted.sample, "linear"))
     gray = colormaps.apply_gray(x01)[::-1]
     return encoding.encode_png(gray)
 
@@ -162,12 +182,13 @@ def compute_histogram(
     plane = fits_io.read_plane(
         path, info=info, slice_index=display.slice_index, max_side=HISTOGRAM_MAX_SIDE, method="stride"
     )
+    sample = _limits_sample(path, plane)
     data = _smooth(_require_finite(plane.data), display)
     lo, hi = float(data.min()), float(data.max())
     raw = enhancement.normalize(data, lo, hi if hi > lo else lo + 1.0)
     raw_hist = statistics.histogram(raw, bins=bins)
     del raw
-    x01 = _stretch(data, stretch)
+    x01 = _stretch(data, stretch, sample)
     np.clip(x01, 0.0, 1.0, out=x01)
     basic = statistics.basic_stats(x01)
     n_slices, current = _cube_position(info, plane.slice_index)
@@ -208,17 +229,21 @@ def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> 
 
 @job_entry
 def cube_info(key: str) -> dict[str, Any]:
-    """Describe ``GET /cubeinfo`` from the headers only."""
+    """Describe ``GET /cubeinfo`` from the headers only.
+
+    Axes of length 1 are squeezed: a radio cube ``RA, DEC, FREQ(7), STOKES(1)`` is a cube of 7
+    channels described by its FREQ axis.
+    """
     path = local_path(key)
     try:
         info = fits_io.image_info(path, min_ndim=3)
     except NoImageData:
         return {"is_cube": False, "n_slices": 1, "axis3": None, "slice_unit": "", "slice_label": "Frame"}
-    header = info.header
+    header, axis = info.header, info.slice_fits_axis or 3
     return {
         "is_cube": True,
         "n_slices": int(info.n_slices),
-        "axis3": headers.cube_axis(header),
-        "slice_unit": headers.slice_unit(str(header.get("CUNIT3", "") or "")),
-        "slice_label": headers.slice_label(str(header.get("CTYPE3", "") or "")),
+        "axis3": headers.cube_axis(header, axis),
+        "slice_unit": headers.slice_unit(str(header.get(f"CUNIT{axis}", "") or "")),
+        "slice_label": headers.slice_label(str(header.get(f"CTYPE{axis}", "") or "")),
     }

@@ -104,8 +104,10 @@ async def get_pixel_data(
     "/cubeinfo/{data_id}",
     response_model=CubeInfoResponse,
     summary="Cube axis description",
-    description="Whether the file holds a cube (an HDU with 3 or more axes), its slice count and the "
-    "third axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3) with a label and a normalised unit.",
+    description="Whether the file holds a cube (an HDU with more than one plane along an axis besides the two "
+    "image axes), its slice count and the "
+    "browsed axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3, or axis n's cards when axes of length 1 "
+    "such as a radio cube's Stokes axis are skipped) with a label and a normalised unit.",
 )
 async def get_cube_info(data_id: str, executor: ExecutorDep, file_path: str = FILE_PATH) -> CubeInfoResponse:
     return await service.cube_info(executor, data_id, file_path)

@@ -98,7 +98,11 @@ class PixelDataResponse(BaseModel):
 
 
 class Axis3(BaseModel):
-    """The cube's third axis, from its CRVAL3, CDELT3 (or CD3_3), CRPIX3, CUNIT3 and CTYPE3 keywords."""
+    """The cube's browsed axis, from its CRVALn, CDELTn (or CDn_n), CRPIXn, CUNITn and CTYPEn keywords.
+
+    n is 3 for an ordinary cube; axes of length 1 are skipped, so a radio cube ``RA, DEC, STOKES(1),
+    FREQ(7)`` is described by axis 4. The field names stay ``crval3``, ... whichever n it is.
+    """
 
     crval3: float
     cdelt3: float

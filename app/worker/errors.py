@@ -18,8 +18,16 @@ from app.core.exceptions import (
     InvalidFitsError,
     InvalidRequestError,
     NoImageDataError,
+    UnsupportedFitsEncodingError,
 )
-from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
+from app.processing.errors import (
+    BudgetExceeded,
+    InvalidFits,
+    InvalidInput,
+    NoImageData,
+    ProcessingError,
+    UnsupportedEncoding,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,6 +35,7 @@ T = TypeVar("T")
 #: Core error -> domain error (and so -> HTTP status, through :mod:`app.core.errors`).
 TRANSLATION: dict[type[ProcessingError], type[DomainError]] = {
     InvalidFits: InvalidFitsError,
+    UnsupportedEncoding: UnsupportedFitsEncodingError,
     NoImageData: NoImageDataError,
     BudgetExceeded: FitsTooLargeError,
     InvalidInput: InvalidRequestError,

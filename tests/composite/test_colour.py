@@ -11,6 +11,7 @@ from app.processing.compositing import (
     fit_size,
     letterbox,
     mix_channels,
+    neutralize_sky,
     srgb_decode,
     srgb_encode,
 )
@@ -42,7 +43,7 @@ def test_luminance_channel_sets_brightness_keeps_hue() -> None:
     assert np.all(rgb[..., 2] == 0)
 
 
-def test_background_neutralisation_and_robust_limits_ignore_hot_pixels() -> None:
+def test_robust_limits_ignore_hot_pixels() -> None:
     rng = np.random.default_rng(0)
     data = (100.0 + rng.normal(0, 1, (128, 128))).astype(np.float32)
     data[64, 64] = 1e9
@@ -101,3 +102,21 @@ def test_auto_expose_brings_a_washed_out_median_into_the_band_keeping_colour() -
     assert abs(float(np.median(dark.max(axis=-1)[covered])) - EXPOSURE_LOW) < 1e-3
     inside = np.full((8, 8, 3), 0.05, dtype=np.float32)
     np.testing.assert_array_equal(auto_expose(inside.copy(), np.ones((8, 8), dtype=bool)), inside)
+
+
+def test_neutralize_sky_equalises_the_stretched_sky_levels() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.normal(0.2, 0.01, (100, 100)).astype(np.float32)
+    base[40:45, 40:45] = 0.9  # a star
+    lifted = base + np.float32(0.15)  # the same sky, 0.15 brighter in display values
+    covered = np.ones((100, 100), dtype=bool)
+    covered[:, :10] = False  # not covered: left out of the sky estimate
+    lifted[:, :10] = 0.0
+    dark, bright = neutralize_sky([base.copy(), lifted.copy()], [covered, covered])
+    assert abs(float(np.median(bright[covered])) - float(np.median(dark[covered]))) < 0.005
+    np.testing.assert_array_equal(dark, base)  # the darkest sky is the target: that channel is unchanged
+    assert float(bright[42, 42]) > 0.85  # white stays near white
+    assert float(bright.min()) >= 0.0
+    rgb = mix_channels([dark, bright], [ChannelStyle(rgb=(0.0, 1.0, 1.0)), ChannelStyle(hue=0.0)])
+    sky = np.median(rgb[20:80, 50:90].reshape(-1, 3), axis=0)
+    assert float(sky.max() - sky.min()) < 0.02  # grey: red equals cyan's green and blue

@@ -23,7 +23,7 @@ from scipy import ndimage
 from main import create_app
 from tests.composite.conftest import channel, make_settings, request_body
 from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
-from tests.support.real_data import FILTERS, extract_candels_cutout
+from tests.support.real_data import FILTERS, copy_corpus, extract_candels_cutout
 
 URL = "/composite/generate-nchannel"
 #: Hues by wavelength: bluest filter blue, middle green, reddest red.
@@ -195,3 +195,77 @@ def test_auto_exposure_respects_explicit_tones(real_client: TestClient) -> None:
     content = _content(img, explicit)
     luminance = 0.2126 * content[..., 0] + 0.7152 * content[..., 1] + 0.0722 * content[..., 2]
     assert float(np.median(luminance)) > 110
+
+
+# --- channels that cannot be composited --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def odd_files(files: dict[str, Path]) -> dict[str, str]:
+    """Next to the cutout: F850LP moved 10 arcsec east (no overlap), M13 (50 degrees away), no WCS."""
+    root = next(iter(files.values())).parent
+    with fits.open(files["f850lp"]) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.copy()
+    header["CRVAL1"] = header["CRVAL1"] + 10.0 / 3600.0 / np.cos(np.radians(header["CRVAL2"]))
+    fits.PrimaryHDU(data, header).writeto(root / "f850lp_moved.fits", overwrite=True)
+    copy_corpus(root, ["m13", "no_wcs"])
+    return {"moved": "f850lp_moved.fits", "m13": "m13.fits", "no_wcs": "no_wcs.fits"}
+
+
+def _named(paths: dict[str, str], hues: dict[str, float]) -> dict[str, object]:
+    channels = [channel([path], hue=hues[name], label=name) for name, path in paths.items()]
+    return request_body(channels, width=WIDTH, height=HEIGHT)
+
+
+@pytest.mark.parametrize("far", ["moved", "m13"])
+def test_channels_that_do_not_overlap_are_refused(real_client: TestClient, odd_files: dict[str, str], far: str) -> None:
+    paths = {"F606W": "f606w.fits", "F814W": "f814w.fits", "FAR": odd_files[far]}
+    response = real_client.post(URL, json=_named(paths, {"F606W": 240.0, "F814W": 120.0, "FAR": 0.0}))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "Channels do not overlap on the sky: F606W and FAR; F814W and FAR"
+
+
+def test_a_channel_without_celestial_wcs_is_named(real_client: TestClient, odd_files: dict[str, str]) -> None:
+    paths = {"F606W": "f606w.fits", "PLAIN": odd_files["no_wcs"]}
+    response = real_client.post(URL, json=_named(paths, {"F606W": 240.0, "PLAIN": 0.0}))
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("No celestial WCS")
+    assert "channel PLAIN" in detail
+
+
+# --- background neutralisation -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offset_sky(files: dict[str, Path]) -> str:
+    """F850LP with its sky raised by 30 % of its range and a 5-pixel chip gap of zeros (a drizzled gap).
+
+    Percentile limits then start at the gap, so the raised sky sits well above black in this channel
+    only: a red cast unless the sky colour is neutralised.
+    """
+    with fits.open(files["f850lp"]) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.astype(np.float32)
+    data += np.float32(0.3 * (np.percentile(data, 99) - np.percentile(data, 1)))
+    data[:, 45:50] = 0.0
+    path = files["f850lp"].parent / "f850lp_offset_sky.fits"
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    return path.name
+
+
+def _channel_medians(client: TestClient, red: str, neutralise: bool) -> np.ndarray:
+    paths = {"f606w": "f606w.fits", "f814w": "f814w.fits", "f850lp": red}
+    channels = [channel([paths[name]], hue=HUES[name]) for name in FILTERS]
+    body = request_body(channels, width=300, height=300, background_neutralization=neutralise)
+    img, _, _ = _render(client, body)
+    return np.median(img.reshape(-1, 3), axis=0)
+
+
+def test_background_neutralization_makes_the_sky_grey(real_client: TestClient, offset_sky: str) -> None:
+    tinted = _channel_medians(real_client, offset_sky, neutralise=False)
+    grey = _channel_medians(real_client, offset_sky, neutralise=True)
+    assert tinted[0] - max(tinted[1], tinted[2]) > 8  # red cast without the option
+    assert grey.max() - grey.min() <= 3  # grey with it
+    # on the original files the sky stays grey with the option
+    plain = _channel_medians(real_client, "f850lp.fits", neutralise=True)
+    assert plain.max() - plain.min() <= 3

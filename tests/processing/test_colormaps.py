@@ -24,7 +24,7 @@ def test_lut_shape(name: str) -> None:
         ("inferno", (0, 0, 4), (252, 255, 164)),
         ("magma", (0, 0, 4), (252, 253, 191)),
         ("plasma", (13, 8, 135), (240, 249, 33)),
-        ("hot", (0, 0, 0), (255, 255, 255)),
+        ("hot", (11, 0, 0), (255, 255, 255)),
         ("cool", (0, 255, 255), (255, 0, 255)),
         ("rainbow", (128, 0, 255), (255, 0, 0)),
         ("jet", (0, 0, 128), (128, 0, 0)),
@@ -54,3 +54,24 @@ def test_apply_colormap_and_aliases() -> None:
     assert np.array_equal(apply_colormap(x, "gray"), rgb)
     with pytest.raises(ValueError, match="unknown colormap"):
         apply_colormap(x, "parula")
+
+
+def test_gray_is_the_identity() -> None:
+    lut = get_lut("gray")
+    assert np.array_equal(lut, np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1))
+
+
+def test_perceptual_tables_are_smooth() -> None:
+    """Full 256-entry tables, not 17 control points: neighbouring entries differ by a few levels at most."""
+    for name in ("viridis", "inferno", "magma", "plasma"):
+        steps = np.abs(np.diff(get_lut(name).astype(int), axis=0))
+        assert steps.max() <= 6, name
+        assert len({tuple(c) for c in get_lut(name)}) > 240, name
+
+
+@pytest.mark.parametrize("name", COLORMAP_NAMES)
+def test_tables_equal_matplotlib(name: str) -> None:
+    """Each table is matplotlib's 256-entry table x 255, rounded (run where matplotlib is installed)."""
+    mpl = pytest.importorskip("matplotlib")
+    expected = np.round(np.asarray(mpl.colormaps[name].resampled(256)(np.arange(256)))[:, :3] * 255.0)
+    assert np.array_equal(get_lut(name), expected.astype(np.uint8))

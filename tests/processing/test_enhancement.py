@@ -62,10 +62,37 @@ def test_minmax_stretches_match_astropy(image: np.ndarray, name: str, curve: obj
 
 
 def test_zscale_matches_astropy(image: np.ndarray) -> None:
-    vmin, vmax = ZScaleInterval().get_limits(image.astype(np.float64).ravel())
-    ours_limits = display_limits(image, method="zscale")
-    assert_allclose(ours_limits, (vmin, vmax), rtol=1e-4)
-    assert_allclose(stretch(image, "zscale"), _astropy(image, ManualInterval(vmin, vmax), LinearStretch()), atol=1e-4)
+    """Our zscale is astropy's ZScaleInterval on a random draw; compared with it on every pixel."""
+    vmin, vmax = ZScaleInterval(n_samples=image.size).get_limits(image.astype(np.float64).ravel())
+    ours = display_limits(image, method="zscale")
+    assert_allclose(ours, (vmin, vmax), atol=0.01 * (vmax - vmin))
+    assert_allclose(stretch(image, "zscale"), _astropy(image, ManualInterval(*ours), LinearStretch()), atol=1e-4)
+
+
+def test_zscale_samples_every_column_of_a_row_major_image() -> None:
+    """A stride over the flattened array equal to the row length would see only the left column."""
+    rng = np.random.default_rng(1)
+    image = rng.normal(100.0, 5.0, (1000, 1000)).astype(np.float32)
+    image[:, 0] = 0.0  # a dark left edge: a one-column sample would put both limits near 0
+    lo, hi = display_limits(image, method="zscale")
+    assert 50.0 < lo < 100.0 < hi < 150.0
+
+
+def test_grid_sample_covers_the_whole_image() -> None:
+    image = np.zeros((2000, 3000), dtype=np.float32)
+    image[:, 1500:] = 1.0
+    sample = enhancement.sample_finite(image, max_samples=10_000)
+    assert sample.size <= 10_000
+    assert 0.4 < sample.mean() < 0.6
+
+
+def test_blank_zero_leaves_out_a_zero_border(image: np.ndarray) -> None:
+    framed = np.zeros((image.shape[0] + 200, image.shape[1] + 300), dtype=np.float32)
+    framed[100:-100, 150:-150] = image
+    for method in ("zscale", "percentile", "minmax"):
+        assert display_limits(framed, method=method, blank_zero=True) == display_limits(image, method=method)
+    assert display_limits(framed, method="minmax")[0] == 0.0  # without the option zeros are data
+    assert display_limits(np.zeros((8, 8)), method="minmax", blank_zero=True) == (0.0, 1.0)
 
 
 def test_histeq_matches_astropy(image: np.ndarray) -> None:

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from app.processing import fits_io
 from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData
 from tests.support import bad_files
-from tests.support.fits_factory import gaussian_stars, make_wcs, write_cube, write_image
+from tests.support.fits_factory import gaussian_stars, make_wcs, write_cube, write_image, write_radio_cube
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,52 @@ def test_downscaled_read_allocates_only_bands(tmp_path: Path, monkeypatch: pytes
     assert plane.data.shape == (128, 128)
     assert_allclose(plane.data, data.reshape(128, 8, 128, 8).mean(axis=(1, 3)), atol=1e-5)
     assert peak < data.nbytes / 4  # never a full-size copy, let alone float64
+
+
+@pytest.mark.parametrize("stokes_last", [True, False])
+def test_length_one_axes_are_squeezed(tmp_path: Path, stokes_last: bool) -> None:
+    channels = np.stack([np.full((12, 16), float(k), dtype=np.float32) for k in range(7)])
+    path = write_radio_cube(tmp_path / "radio.fits", channels, stokes_last=stokes_last)
+    info = fits_io.image_info(path)
+    assert info.shape == ((1, 7, 12, 16) if stokes_last else (7, 1, 12, 16))
+    assert (info.is_cube, info.n_slices, info.slice_fits_axis) == (True, 7, 3 if stokes_last else 4)
+    assert fits_io.image_info(path, min_ndim=3).hdu_index == 0
+    for k in (0, 4, 6):
+        plane = fits_io.read_plane(path, slice_index=k)
+        assert plane.slice_index == k
+        assert_allclose(plane.data, k)
+        assert_allclose(fits_io.read_window(path, info, rows=slice(0, 2), cols=slice(0, 2), slice_index=k), k)
+    assert fits_io.read_plane(path).slice_index == 3
+
+
+def test_a_single_plane_cube_is_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "one.fits"
+    fits.PrimaryHDU(np.ones((1, 1, 8, 9), dtype=np.float32)).writeto(path)
+    info = fits_io.image_info(path)
+    assert (info.is_cube, info.n_slices, info.slice_axis) == (False, 1, None)
+    with pytest.raises(NoImageData):
+        fits_io.image_info(path, min_ndim=3)
+    assert fits_io.read_plane(path).data.shape == (8, 9)
+
+
+def test_read_sample_is_a_full_resolution_grid(files: dict[str, Path]) -> None:
+    info = fits_io.image_info(files["image"])
+    full = fits_io.read_plane(files["image"], info=info)
+    sample = fits_io.read_sample(files["image"], info, max_pixels=1000)
+    stride = fits_io.sample_stride(info, 1000)
+    assert stride == 4
+    assert_allclose(sample, full.data[::4, ::4])
+    assert_allclose(fits_io.read_sample(files["image"], info, max_pixels=1000, plane=full), sample)
+
+
+def test_block_mean_keeps_partial_edge_blocks(tmp_path: Path) -> None:
+    data = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
+    data[0, 0] = np.nan
+    path = tmp_path / "odd.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    plane = fits_io.read_plane(path, factor=2, method="block")
+    assert plane.data.shape == (3, 4)  # ceil(5 / 2) x ceil(7 / 2), as a stride read
+    assert plane.data[0, 0] == pytest.approx(np.nanmean(data[0:2, 0:2]))
+    assert plane.data[1, 3] == pytest.approx(data[2:4, 6].mean())  # last column: a 2 x 1 block
+    assert plane.data[2, 1] == pytest.approx(data[4, 2:4].mean())  # last row: a 1 x 2 block
+    assert plane.data[2, 3] == data[4, 6]  # the corner: a 1 x 1 block

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
+from app.processing import headers
 from app.processing.headers import pixel_wcs, slice_label, slice_unit
+from tests.support.fits_factory import make_wcs
 
 
 def test_pixel_wcs_fallbacks() -> None:
@@ -41,3 +44,21 @@ def test_slice_label(ctype: str, label: str) -> None:
 )  # fmt: skip
 def test_slice_unit(cunit: str, unit: str) -> None:
     assert slice_unit(cunit) == unit
+
+
+def test_linear_wcs_at_centre_of_a_tan_header_is_that_header() -> None:
+    wcs = make_wcs((40, 60), ra=150.0, dec=2.0, rotation_deg=30.0)
+    header = wcs.to_header()
+    header["NAXIS1"], header["NAXIS2"] = 60, 40
+    block = headers.linear_wcs_at_centre(header)
+    assert block is not None
+    assert (block["crpix1"], block["crpix2"]) == (30.5, 20.5)
+    assert block["crval1"] == pytest.approx(150.0, abs=1e-9)
+    assert block["crval2"] == pytest.approx(2.0, abs=1e-9)
+    cd = [[block["cd1_1"], block["cd1_2"]], [block["cd2_1"], block["cd2_2"]]]
+    np.testing.assert_allclose(cd, wcs.pixel_scale_matrix, rtol=1e-6, atol=1e-12)
+    assert (block["ctype1"], block["ctype2"]) == ("RA---TAN", "DEC--TAN")
+
+
+def test_pixel_wcs_without_any_wcs_is_none() -> None:
+    assert headers.pixel_wcs(fits.Header({"NAXIS1": 10, "NAXIS2": 10})) is None

@@ -113,6 +113,26 @@ def write_cube(path: Path, data: np.ndarray, *, wave_start_um: float = 1.0, wave
     return Path(path)
 
 
+def write_radio_cube(path: Path, channels: np.ndarray, *, stokes_last: bool = True) -> Path:
+    """A CASA-style radio cube: ``NAXIS=4``, RA, DEC, FREQ and a Stokes axis of length 1.
+
+    ``channels`` is ``(n_freq, ny, nx)``. With ``stokes_last`` the FITS axes are RA, DEC, FREQ,
+    STOKES (exportfits' default); otherwise RA, DEC, STOKES, FREQ.
+    """
+    _, ny, nx = channels.shape
+    header = make_wcs((ny, nx), ra=83.8, dec=-5.4, pixel_scale_arcsec=0.5).to_header()
+    freq, stokes = (3, 4) if stokes_last else (4, 3)
+    header[f"CTYPE{freq}"], header[f"CUNIT{freq}"] = "FREQ", "Hz"
+    header[f"CRVAL{freq}"], header[f"CDELT{freq}"], header[f"CRPIX{freq}"] = 2.3e11, 1.0e6, 1.0
+    header[f"CTYPE{stokes}"], header[f"CRVAL{stokes}"] = "STOKES", 1.0
+    header[f"CDELT{stokes}"], header[f"CRPIX{stokes}"] = 1.0, 1.0
+    header["BUNIT"] = "Jy/beam"
+    data = channels[None] if stokes_last else channels[:, None]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU(data=np.ascontiguousarray(data, dtype=np.float32), header=header).writeto(path, overwrite=True)
+    return Path(path)
+
+
 def write_table(
     path: Path, columns: dict[str, np.ndarray], *, extname: str = "CAT", units: dict[str, str] | None = None
 ) -> Path:

@@ -1,23 +1,124 @@
-"""Real HST data shipped with astroquery's test data: a three-filter CANDELS GOODS-N cutout.
+"""Real astronomical FITS files that ship inside installed packages, as a small test corpus.
 
-``astroquery/mast/tests/data/astrocut_189.49206_62.20615_100x100px_f.zip`` holds one astrocut FITS
-file with three 100 x 100 ``CUTOUT`` extensions (ACS F606W, F814W and F850LP at 30 mas/pixel, in
-that order). :func:`extract_candels_cutout` splits it into three single-image FITS files, each with
-its extension's full header (and so its WCS) in the primary HDU.
+Two kinds of helper:
+
+* :func:`extract_candels_cutout` splits astroquery's HST CANDELS GOODS-N astrocut zip
+  (``astroquery/mast/tests/data/astrocut_189.49206_62.20615_100x100px_f.zip``: one FITS file with
+  three 100 x 100 ``CUTOUT`` extensions, ACS F606W, F814W and F850LP at 30 mas/pixel) into three
+  single-image FITS files, each with its extension's full header (and so its WCS) in the primary HDU;
+* :data:`CORPUS` names single real files of astropy, astroquery and reproject test data (a
+  globular cluster, the Sun, a galactic-plane radio map, a DSS plate, an LZW ``.Z`` file, ...), and
+  :func:`copy_corpus` copies the wanted ones into a storage root under their corpus names.
+  :func:`dss_plate_only` writes the DSS file with only its plate solution (the linear WCS cards
+  removed), which is how many archive DSS cutouts come.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import shutil
+import warnings
 import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import astropy
 import astroquery
+import pyvo
+import reproject
 from astropy.io import fits
 
 ZIP_NAME = "astrocut_189.49206_62.20615_100x100px_f.zip"
 #: Filters of the cutout, bluest first, and their pivot wavelengths in micrometres.
 FILTERS: dict[str, float] = {"f606w": 0.592, "f814w": 0.806, "f850lp": 0.904}
+
+_ROOTS = {
+    "astropy": Path(astropy.__file__).parent,
+    "astroquery": Path(astroquery.__file__).parent,
+    "reproject": Path(reproject.__file__).parent,
+    "pyvo": Path(pyvo.__file__).parent,
+}
+
+
+@dataclass(frozen=True)
+class RealFile:
+    """One real file of an installed package: where it is and what it shows."""
+
+    package: str
+    relative: str
+    what: str
+
+    @property
+    def path(self) -> Path:
+        """Absolute path of the file in the installed package."""
+        return _ROOTS[self.package] / self.relative
+
+    @property
+    def suffix(self) -> str:
+        """File name ending kept when copied (``.fits``, ``.fits.gz``, ``.fits.Z``)."""
+        name = Path(self.relative).name
+        for ending in (".fits.gz", ".fits.Z"):
+            if name.endswith(ending):
+                return ending
+        return ".fits"
+
+
+#: Real files by corpus name.
+CORPUS: dict[str, RealFile] = {
+    "m13": RealFile(
+        "astropy",
+        "io/fits/hdu/compressed/tests/data/m13.fits",
+        "globular cluster M13, 300 x 300 int16, RA/Dec TAN; a bright core on a dark sky",
+    ),
+    "sun_aia171": RealFile(
+        "reproject", "tests/data/aia_171_level1.fits", "the Sun by SDO/AIA 171 A, 128 x 128, helioprojective"
+    ),
+    "magpis_galactic": RealFile(
+        "astroquery",
+        "magpis/tests/data/image.fits",
+        "MAGPIS 20 cm radio map of the galactic plane at l=10.5, 300 x 300, GLON/GLAT SIN",
+    ),
+    "ukidss": RealFile("astroquery", "ukidss/tests/data/image.fits", "UKIDSS near-IR image, 300 x 300 int32, ZPN"),
+    "irsa_dust": RealFile("astroquery", "ipac/irsa/irsa_dust/tests/data/test.fits", "IRAS dust map, 202 x 202"),
+    "first": RealFile("astroquery", "image_cutouts/first/tests/data/image.fits", "VLA FIRST cutout, 33 x 33"),
+    "dss": RealFile("astropy", "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz", "DSS plate scan, 100 x 100 int16, gzip"),
+    "lzw": RealFile("astropy", "io/fits/tests/data/lzw.fits.Z", "a FITS file compressed with Unix compress (LZW)"),
+    "no_wcs": RealFile("pyvo", "dal/tests/data/querydata/image.fits", "a 256 x 256 image with no WCS at all"),
+    "azp": RealFile("astropy", "modeling/tests/data/1904-66_AZP.fits", "a 192 x 192 image in the AZP projection"),
+}
+
+
+def copy_corpus(dest: Path, names: Iterable[str] | None = None) -> dict[str, Path]:
+    """Copy the named corpus files (all by default) into ``dest`` as ``<name><suffix>``; returns ``{name: path}``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name in names if names is not None else CORPUS:
+        real = CORPUS[name]
+        target = dest / f"{name}{real.suffix}"
+        shutil.copyfile(real.path, target)
+        out[name] = target
+    return out
+
+
+_LINEAR_WCS_CARD = re.compile(r"^(CTYPE|CRPIX|CRVAL|CDELT|CROTA|CUNIT|CD\d_\d|PC\d)")
+
+
+def dss_plate_only(dest: Path) -> Path:
+    """Write the real DSS plate scan with its linear WCS cards removed (only the plate solution left)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(CORPUS["dss"].path) as hdul:
+            header = hdul[0].header.copy()
+            data = hdul[0].data.copy()
+    for key in [k for k in header if _LINEAR_WCS_CARD.match(k)]:
+        del header[key]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits.PrimaryHDU(data=data, header=header).writeto(dest, overwrite=True, output_verify="silentfix")
+    return dest
 
 
 def cutout_zip() -> Path:
