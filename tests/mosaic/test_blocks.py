@@ -99,3 +99,43 @@ def test_no_scratch_is_left_behind(blocked: TestClient, data_root: Path) -> None
     for method in ("mean", "median"):
         assert _post(blocked, method)[0] == 200
     assert not [p for p in (data_root / ".scratch").rglob("*") if p.is_file()]
+
+
+def _weighted_tile(path: Path, value: float, error: float, dx: int) -> None:
+    from tests.support.fits_factory import make_wcs
+
+    wcs = make_wcs((600, 600), ra=30.0, dec=-10.0, pixel_scale_arcsec=0.1)
+    wcs.wcs.crpix = np.asarray(wcs.wcs.crpix) - np.array([dx, 0], dtype=float)
+    header = wcs.to_header()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(np.full((600, 600), value, np.float32), header=header, name="SCI"),
+            fits.ImageHDU(np.full((600, 600), error, np.float32), header=header, name="ERR"),
+        ]
+    ).writeto(path)
+
+
+def test_inverse_variance_mean_by_blocks(tmp_path: Path) -> None:
+    """Inputs with ERR are combined by inverse variance: where they overlap, 10±1 and 20±3 give 11."""
+    root = tmp_path / "data"
+    _weighted_tile(root / "w" / "a.fits", 10.0, 1.0, 0)
+    _weighted_tile(root / "w" / "b.fits", 20.0, 3.0, 300)
+    body = mosaic_body(["w/a.fits", "w/b.fits"], combine_method="mean")
+    results = []
+    for budget in (3072, SMALL_BUDGET_MB):
+        settings = make_settings(root, tmp_path / f"t{budget}", ENGINE_JOB_MEMORY_MB=budget)
+        with TestClient(create_app(settings)) as client:
+            reply = client.post("/mosaic/generate", json=body)
+        assert reply.status_code == 200, reply.text
+        with fits.open(io.BytesIO(reply.content)) as hdul:
+            results.append((int(reply.headers["x-mosaic-blocks"]), hdul[0].data.astype(np.float64)))
+    (one_blocks, whole), (many_blocks, parts) = results
+    assert one_blocks == 1
+    assert many_blocks > 1
+    np.testing.assert_allclose(parts, whole, rtol=1e-6, equal_nan=True)
+    values = whole[np.isfinite(whole)]
+    expected = (10.0 / 1.0 + 20.0 / 9.0) / (1.0 + 1.0 / 9.0)
+    assert np.isclose(values, expected, rtol=1e-4).mean() > 0.25  # the overlap (about a third of the grid)
+    assert set(np.round(np.unique(np.round(values, 3)), 3)) <= {10.0, 20.0, round(expected, 3)}
