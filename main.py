@@ -5,10 +5,12 @@ Run with ``uvicorn main:app``. Heavy work runs on the job executor created in th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from app.analysis.routes import router as analysis_router
@@ -22,11 +24,14 @@ from app.core.operations import executor_check, storage_check
 from app.core.settings import Settings, get_settings
 from app.discovery.routes import router as discovery_router
 from app.mosaic.routes import router as mosaic_router
+from app.semantic.encoder import ModelIntegrityError, verify_packaged_model
 from app.semantic.routes import router as semantic_router
 from app.semantic.service import SemanticService
 from app.storage.factory import create_storage
 from app.viewer.routes import router as viewer_router
 from app.worker.context import run_in_context
+
+logger = logging.getLogger("app.engine")
 
 ENGINE_TAGS = [
     {"name": "viewer", "description": "Thumbnails, previews, histograms, pixel data and cube info."},
@@ -65,6 +70,14 @@ def build_executor(settings: Settings) -> JobExecutor:
     )
 
 
+async def check_semantic_model() -> None:
+    """Check the packaged embedding model's files at startup (a mismatch is logged; semantic calls then fail)."""
+    try:
+        await anyio.to_thread.run_sync(verify_packaged_model)
+    except (ModelIntegrityError, OSError, ImportError) as error:
+        logger.error("semantic_model_unusable", extra={"error": str(error)})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the processing engine app."""
     settings = settings or get_settings()
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
+        await check_semantic_model()
         executor = build_executor(settings)
         executor.start()
         app.state.executor = executor

@@ -65,3 +65,19 @@ def test_each_image_installs_its_own_set() -> None:
     for heavy in ("scipy", "reproject", "photutils", "pillow", "numpy"):
         assert heavy not in light
         assert heavy in " ".join(project["optional-dependencies"]["engine"])
+
+
+def test_images_install_dependencies_before_copying_the_code() -> None:
+    for dockerfile in ("Dockerfile.engine", "Dockerfile.mast"):
+        lines = (REPO / dockerfile).read_text().splitlines()
+        base = next(line for line in lines if line.startswith("FROM "))
+        assert re.fullmatch(r"FROM python:3\.11\.\d+-slim-\w+", base), base  # pinned to a patch release
+        install = next(i for i, line in enumerate(lines) if "pip install" in line)
+        copy_code = next(i for i, line in enumerate(lines) if line.startswith("COPY app"))
+        assert install < copy_code, dockerfile  # a code change keeps the dependency layer
+        text = "\n".join(lines)
+        assert "rm -rf app build ./*.egg-info" in text  # no build leftovers in the image
+        for unused in ("SENTENCE_TRANSFORMERS_HOME", "MPLCONFIGDIR"):
+            assert unused not in text
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "tests", "*.egg-info", "build"} <= ignored

