@@ -41,6 +41,7 @@ STATUS_BY_EXCEPTION: dict[type[exc.DomainError], int] = {
     exc.UpstreamTimeoutError: 504,
     exc.UpstreamError: 502,
     exc.StorageError: 503,
+    exc.InternalError: 500,
 }
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
@@ -61,6 +62,9 @@ def status_for(error: exc.DomainError) -> int:
 async def _domain_error_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, exc.DomainError)
     status = status_for(error)
+    if isinstance(error, exc.InternalError):  # the detail is fixed whatever the raiser wrote
+        logger.error("internal_error", extra={"status": status, "path": request.url.path})
+        return JSONResponse({"detail": INTERNAL_ERROR_DETAIL}, status_code=status)
     logger.info(
         "domain_error",
         extra={"status": status, "error": type(error).__name__, "path": request.url.path},

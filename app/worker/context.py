@@ -5,7 +5,8 @@ another machine turns a key into a local file with :func:`local_path`, through t
 layer the engine uses (a shared local volume, or S3 with the temp cache). The engine's executor
 wraps every job with :func:`run_in_context`, which sends the engine's settings along (a few
 hundred bytes) so a worker needs no configuration of its own; the storage provider built from
-them is kept per process, so the S3 client and temp cache are made once.
+them is kept per process, so the S3 client and temp cache are made once. The same settings give
+the job its inflation budget for compressed FITS (:func:`app.processing.fits_io.inflate_budget`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.settings import Settings
+from app.processing.fits_io import inflate_budget
 from app.storage.factory import create_storage
 from app.storage.provider import StorageProvider
 
@@ -50,8 +52,8 @@ def job_storage(settings: Settings) -> Iterator[StorageProvider]:
 
 
 def run_in_context(settings: Settings, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(*args, **kwargs)`` with the storage of ``settings`` available to :func:`local_path`."""
-    with job_storage(settings):
+    """Run ``fn(*args, **kwargs)`` with the storage and inflation budget of ``settings``."""
+    with job_storage(settings), inflate_budget(settings.fits_inflate_budget_bytes):
         return fn(*args, **kwargs)
 
 
