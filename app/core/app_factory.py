@@ -1,7 +1,8 @@
 """Build a FastAPI app with the pieces both services share.
 
 Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
-bodies, error handlers, the request-context middleware and OpenAPI metadata.
+bodies, error handlers, the request-context middleware (outermost: request id, body limit), the
+strict-JSON check of request bodies inside it, and OpenAPI metadata.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from app import __version__
 from app.core.errors import install_error_handlers
+from app.core.json_guard import StrictJsonMiddleware
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.settings import Settings
 
@@ -113,6 +115,7 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.include_router(service_router(root_message=root_message, service_name=service_name))
     for router in routers:

@@ -10,6 +10,7 @@ exception text.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,10 +74,17 @@ async def _domain_error_handler(request: Request, error: Exception) -> JSONRespo
 
 
 def clip_input(value: Any, depth: int = 0) -> Any:
-    """``value`` as echoed in a 422: long strings cut, long containers shortened, deep ones elided."""
+    """``value`` as echoed in a 422: long strings cut, long containers shortened, deep ones elided.
+
+    What JSON cannot carry is made text: a non-finite float becomes ``"NaN"``/``"inf"``, a lone
+    surrogate in a string ``"?"``.
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str):
+        value = value.encode("utf-8", "replace").decode("utf-8")
         return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
     if isinstance(value, dict | list | tuple):
         if depth >= MAX_ECHO_DEPTH:
@@ -87,14 +95,21 @@ def clip_input(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    """One validation error as sent: its input clipped, its context JSON-safe."""
+    out = dict(entry)
+    if "input" in out:
+        out["input"] = clip_input(out["input"])
+    if isinstance(out.get("ctx"), dict):
+        out["ctx"] = {key: clip_input(value) for key, value in out["ctx"].items()}
+    return out
+
+
 async def _validation_error_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = error.errors()
     logger.info("validation_error", extra={"status": 422, "path": request.url.path, "errors": len(errors)})
-    shown = [
-        {**entry, "input": clip_input(entry["input"])} if "input" in entry else entry
-        for entry in errors[:MAX_VALIDATION_ERRORS]
-    ]
+    shown = [_shown(entry) for entry in errors[:MAX_VALIDATION_ERRORS]]
     headers = {"X-Validation-Errors": str(len(errors))}
     return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422, headers=headers)
 

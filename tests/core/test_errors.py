@@ -155,3 +155,9 @@ def test_internal_error_is_a_fixed_500_whatever_its_text(settings: Settings) -> 
         reply = client.get("/domain/InternalError")
     assert reply.status_code == 500
     assert reply.json() == {"detail": INTERNAL_ERROR_DETAIL}
+
+
+def test_clip_input_makes_what_json_cannot_carry_text() -> None:
+    assert clip_input(float("nan")) == "nan"
+    assert clip_input([float("inf"), 1.5]) == ["inf", 1.5]
+    assert clip_input("a\ud800b") == "a?b"
