@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_progress_never_goes_backwards_across_workers(
         time.sleep(0.05)
     assert len(seen) >= 20, seen
     assert 0 < seen[-1] == max(seen)
-    backwards = [(a, b) for a, b in zip(seen, seen[1:], strict=False) if b < a]
+    backwards = [(a, b) for a, b in itertools.pairwise(seen) if b < a]
     assert backwards == []
 
 
