@@ -52,7 +52,7 @@ def test_an_unparsable_card_is_a_400_naming_hdu_and_card(client: httpx.Client, e
     reply = _call(client, endpoint, "unparsable_card")
     assert reply.status_code == 400, reply.text
     if endpoint == "composite":  # the contract: a channel skips files it cannot read, then has no data
-        assert reply.json() == {"detail": "No valid data in channel ch0"}
+        assert reply.json() == {"detail": "No usable image data for channel ch0"}
     else:
         assert reply.json() == {"detail": "The header of HDU 0 is damaged: card CRPIX1 cannot be parsed"}
 

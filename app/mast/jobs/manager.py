@@ -487,13 +487,17 @@ class DownloadManager:
         return JobActionResponse(job_id=job_id, status=ActionStatus.CANCELLED, message="Download marked as cancelled")
 
     async def progress(self, job_id: str) -> JobProgress:
-        """Return the progress object of a job from its persisted snapshot (P11, P18).
+        """Return the progress object of a job from a persisted snapshot (P11, P18).
 
-        Every worker answers from the same state file, the owner included (it writes the file every
-        ``FLUSH_INTERVAL`` seconds while the job runs), so successive polls never go backwards
-        whichever worker answers them: an owner answering from memory would be ahead of the file
-        the other worker reads.
+        Every answer is a state that is on disk: the owner writes its live state and answers from
+        what it wrote, the other workers read the file. A later poll on any worker therefore sees
+        the same snapshot or a newer one, never an older one (an owner answering from memory
+        without writing would be ahead of the file the other worker reads).
         """
+        running = self._running.get(job_id)
+        snapshot = await running.tracker.flush() if running is not None else None
+        if snapshot is not None:
+            return build_progress(snapshot, live=True, owned=True)
         found = await asyncio.to_thread(self.store.load_any, job_id)
         if found is None:
             raise NotFoundError(f"Job {job_id} not found")
