@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import psutil
 import pytest
 from astropy.io import fits
@@ -78,6 +77,8 @@ def engine(bomb_root: Path) -> Iterator[LiveServer]:
 def client(engine: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=engine.url, timeout=300.0) as http:
         yield http
+    for name, (status, elapsed, peak) in sorted(FIGURES.items()):  # the record, shown with -s
+        print(f"{name:45s} {status} {elapsed:6.2f} s {peak:7.0f} MiB")
 
 
 def _workers(server: LiveServer) -> list[psutil.Process]:
@@ -129,10 +130,3 @@ def test_a_plain_file_above_the_inflation_budget_still_renders(client: httpx.Cli
     preview = client.get("/preview/0123456789abcdef01234567", params={"file_path": "good/plain_large.fits"})
     assert preview.status_code == 200
     assert preview.content[:4] == b"\x89PNG"
-
-
-def test_report_figures() -> None:
-    """Print the figures of the bomb runs (status, seconds, worker peak MiB) for the record."""
-    for name, (status, elapsed, peak) in sorted(FIGURES.items()):
-        print(f"{name:45s} {status} {elapsed:6.2f} s {peak:7.0f} MiB")
-    assert all(np.isfinite(e) for _, e, _ in FIGURES.values())
