@@ -2,8 +2,9 @@
 
 Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
 bodies, readiness and metrics (:mod:`app.core.operations`), the self-hosted manuals
-(:mod:`app.core.docs`), error handlers, the request-context middleware, the optional service
-token (:mod:`app.core.auth`) and OpenAPI metadata.
+(:mod:`app.core.docs`), error handlers, the request-context middleware (outermost: request id, body
+limit), the strict-JSON check of request bodies inside it, the optional service token
+(:mod:`app.core.auth`) and OpenAPI metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app import __version__
 from app.core.auth import install_service_auth
 from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
+from app.core.json_guard import StrictJsonMiddleware
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import prepare_metrics_dir
 from app.core.operations import ReadinessCheck, install_operations
@@ -123,6 +125,7 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(StrictJsonMiddleware)
     if settings.service_token is not None:
         # added first, so it runs inside the request-context middleware: refusals are logged too
         install_service_auth(

@@ -10,6 +10,7 @@ exception text.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -42,6 +43,7 @@ STATUS_BY_EXCEPTION: dict[type[exc.DomainError], int] = {
     exc.UpstreamTimeoutError: 504,
     exc.UpstreamError: 502,
     exc.StorageError: 503,
+    exc.InternalError: 500,
 }
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
@@ -62,6 +64,9 @@ def status_for(error: exc.DomainError) -> int:
 async def _domain_error_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, exc.DomainError)
     status = status_for(error)
+    if isinstance(error, exc.InternalError):  # the detail is fixed whatever the raiser wrote
+        logger.error("internal_error", extra={"status": status, "path": request.url.path})
+        return JSONResponse({"detail": INTERNAL_ERROR_DETAIL}, status_code=status)
     logger.info(
         "domain_error",
         extra={"status": status, "error": type(error).__name__, "path": request.url.path},
@@ -70,10 +75,17 @@ async def _domain_error_handler(request: Request, error: Exception) -> JSONRespo
 
 
 def clip_input(value: Any, depth: int = 0) -> Any:
-    """``value`` as echoed in a 422: long strings cut, long containers shortened, deep ones elided."""
+    """``value`` as echoed in a 422: long strings cut, long containers shortened, deep ones elided.
+
+    What JSON cannot carry is made text: a non-finite float becomes ``"NaN"``/``"inf"``, a lone
+    surrogate in a string ``"?"``.
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str):
+        value = value.encode("utf-8", "replace").decode("utf-8")
         return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
     if isinstance(value, dict | list | tuple):
         if depth >= MAX_ECHO_DEPTH:
@@ -84,14 +96,21 @@ def clip_input(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    """One validation error as sent: its input clipped, its context JSON-safe."""
+    out = dict(entry)
+    if "input" in out:
+        out["input"] = clip_input(out["input"])
+    if isinstance(out.get("ctx"), dict):
+        out["ctx"] = {key: clip_input(value) for key, value in out["ctx"].items()}
+    return out
+
+
 async def _validation_error_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = error.errors()
     logger.info("validation_error", extra={"status": 422, "path": request.url.path, "errors": len(errors)})
-    shown = [
-        {**entry, "input": clip_input(entry["input"])} if "input" in entry else entry
-        for entry in errors[:MAX_VALIDATION_ERRORS]
-    ]
+    shown = [_shown(entry) for entry in errors[:MAX_VALIDATION_ERRORS]]
     headers = {"X-Validation-Errors": str(len(errors))}
     return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422, headers=headers)
 

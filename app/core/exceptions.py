@@ -123,6 +123,12 @@ class UpstreamError(DomainError):
     default_detail = "Upstream service error"
 
 
+class InternalError(DomainError):
+    """Something failed that is no one's stated fault: a fixed 500, the cause logged where it happened."""
+
+    default_detail = "Internal server error"
+
+
 class StorageError(DomainError):
     """The storage backend failed in a way that is not the client's fault (503)."""
 

@@ -142,6 +142,14 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def fits_inflate_budget_bytes(self) -> int:
+        """Return the bytes one job may inflate from a compressed FITS file: half of ``ENGINE_JOB_MEMORY_MB``.
+
+        The other half is left for what the job makes of the inflated pixels (the float32 plane).
+        """
+        return self.engine_job_memory_mb * MIB // 2
+
+    @property
     def max_fits_file_size_bytes(self) -> int:
         """Return ``MAX_FITS_FILE_SIZE_MB`` in bytes."""
         return self.max_fits_file_size_mb * MIB

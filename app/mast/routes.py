@@ -105,8 +105,9 @@ async def list_products(body: ProductsRequest, mast: MastDep) -> ProductsRespons
     response_model=MastDownloadResponse,
     summary="Download an observation synchronously (P9, legacy)",
     description="Downloads the products into `<MAST_DOWNLOAD_DIR>/<obs_id>/mastDownload/...` and returns"
-    ' absolute paths. A failed download is HTTP 200 with `status: "failed"` and `error`. 504 after'
-    " `MAST_DOWNLOAD_TIMEOUT`.",
+    ' absolute paths. A failed download is HTTP 200 with `status: "failed"` and `error`, and so is an'
+    " observation MAST does not know (an observation without FITS products is `completed`, empty). 504"
+    " after `MAST_DOWNLOAD_TIMEOUT`.",
 )
 async def download_sync(body: MastDownloadRequest, jobs: DownloadsDep) -> MastDownloadResponse:
     return await jobs.download_now(body.obs_id, body.product_type, body.product_id)
@@ -135,10 +136,12 @@ async def legacy_progress(job_id: str, jobs: DownloadsDep) -> JobProgress:
 @router.post(
     "/download/start-chunked",
     response_model=JobStartedResponse,
+    response_model_exclude_unset=True,
     summary="Start a resumable chunked HTTP download (P12)",
     description="Streams every science FITS product (buffered writes, 3 files in parallel, retries with"
     " backoff) into `<MAST_DOWNLOAD_DIR>/<obs_id>/`. With `resume_job_id` naming a paused or failed"
-    " job, resumes it instead. 409 if that job is already running.",
+    ' job, resumes it instead and answers exactly `{job_id, obs_id, message: "Download resumed",'
+    " is_resume: true}`. 409 if that job is already running.",
 )
 async def start_chunked(body: ChunkedDownloadRequest, jobs: DownloadsDep) -> JobStartedResponse:
     return await jobs.start_chunked(body.obs_id, body.product_type, body.calib_level, body.resume_job_id)

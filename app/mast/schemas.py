@@ -1,6 +1,8 @@
 """Request and response models of the MAST proxy (contract sections 5.1-5.5).
 
 Every optional field accepts an explicit ``null`` (contract 2.2); integer fields stay integers.
+Numbers sent on to MAST are finite and in range (422 otherwise): RA in [0, 360), Dec in
+[-90, 90], a cone radius in (0, 10] degrees, calibration levels in [-1, 4].
 Status words of replies are ``StrEnum`` members; the fields that carry them stay typed ``str`` so
 that the published schema keeps plain strings.
 """
@@ -8,11 +10,20 @@ that the published schema keeps plain strings.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
 OBS_ID_PATTERN = r"^[a-zA-Z0-9._-]+$"
+#: Largest cone radius, in degrees.
+MAX_RADIUS_DEG = 10.0
+
+RightAscension = Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False, description="Degrees, [0, 360).")]
+Declination = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, description="Degrees, [-90, 90].")]
+Radius = Annotated[
+    float, Field(gt=0.0, le=MAX_RADIUS_DEG, allow_inf_nan=False, description="Cone radius in degrees, (0, 10].")
+]
+CalibLevel = Annotated[int, Field(ge=-1, le=4)]
 
 
 def _no_dot_only(value: str) -> str:
@@ -44,32 +55,32 @@ class TargetSearchRequest(BaseModel):
     """P3: a target name resolved to coordinates, then a cone search."""
 
     target_name: str
-    radius: float = 0.2
+    radius: Radius = 0.2
     filters: dict[str, Any] | None = None
-    calib_level: list[int] | None = [2, 3]
+    calib_level: list[CalibLevel] | None = [2, 3]
 
 
 class CoordinateSearchRequest(BaseModel):
     """P4: a cone search around ``(ra, dec)``."""
 
-    ra: float
-    dec: float
-    radius: float = 0.2
-    calib_level: list[int] | None = [2, 3]
+    ra: RightAscension
+    dec: Declination
+    radius: Radius = 0.2
+    calib_level: list[CalibLevel] | None = [2, 3]
 
 
 class ObservationSearchRequest(BaseModel):
     """P5: observations with the given ``obs_id`` (not pattern-checked)."""
 
     obs_id: str
-    calib_level: list[int] | None = None
+    calib_level: list[CalibLevel] | None = None
 
 
 class ProgramSearchRequest(BaseModel):
     """P6: observations of a proposal."""
 
     program_id: str
-    calib_level: list[int] | None = [2, 3]
+    calib_level: list[CalibLevel] | None = [2, 3]
 
 
 class RecentSearchRequest(BaseModel):
@@ -139,7 +150,7 @@ class ChunkedDownloadRequest(BaseModel):
     obs_id: str = Field(pattern=OBS_ID_PATTERN)
     product_type: str = "SCIENCE"
     resume_job_id: str | None = None
-    calib_level: list[int] | None = None
+    calib_level: list[CalibLevel] | None = None
 
     _check_obs_id = field_validator("obs_id")(_no_dot_only)
 
@@ -149,7 +160,7 @@ class S3DownloadRequest(BaseModel):
 
     obs_id: str = Field(pattern=OBS_ID_PATTERN)
     product_type: str = "SCIENCE"
-    calib_level: list[int] | None = None
+    calib_level: list[CalibLevel] | None = None
 
     _check_obs_id = field_validator("obs_id")(_no_dot_only)
 

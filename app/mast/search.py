@@ -174,6 +174,10 @@ def _map_astroquery_error(error: Exception) -> DomainError:
     return UpstreamError("MAST query failed")
 
 
+class ObservationNotFoundError(NotFoundError):
+    """MAST knows no observation with the requested ``obs_id``."""
+
+
 class _TimeoutAdapter(HTTPAdapter):
     """A requests adapter with a default timeout (astroquery's MAST calls pass none)."""
 
@@ -552,9 +556,11 @@ class MastService:
 
     # --- products (P8 and download jobs) ---------------------------------------------------------
 
-    async def _all_products(self, obs_id: str) -> list[dict[str, Any]]:
+    async def _all_products(self, obs_id: str, *, require_observation: bool = False) -> list[dict[str, Any]]:
         observations = await self._in_thread(_query_observations, self.base_url, time_limit=None, obs_id=obs_id)
         obsids = sorted({str(row["obsid"]) for row in observations if row.get("obsid") not in (None, "")})
+        if require_observation and not obsids:
+            raise ObservationNotFoundError(f"Observation {obs_id} was not found in MAST")
         return await self._in_thread(_query_products, self.base_url, obsids, time_limit=None)
 
     async def products(self, obs_id: str) -> ProductsResponse:
@@ -570,9 +576,14 @@ class MastService:
         product_type: str | None,
         calib_level: list[int] | None,
         exclude_spectral: bool,
+        require_observation: bool = False,
     ) -> list[dict[str, Any]]:
-        """Return the products a download job fetches (no time limit, as the contract says)."""
-        rows = await self._all_products(obs_id)
+        """Return the products a download job fetches (no time limit, as the contract says).
+
+        With ``require_observation``, an observation MAST does not know raises
+        :class:`ObservationNotFoundError` instead of giving no products.
+        """
+        rows = await self._all_products(obs_id, require_observation=require_observation)
         return filter_products(
             rows, product_type=product_type, calib_level=calib_level, exclude_spectral=exclude_spectral
         )

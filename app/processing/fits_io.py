@@ -9,6 +9,13 @@ stays at about one band whatever the file size; tile- and gzip-compressed files 
 astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
+Compressed files are bounded by what they would inflate, not by their size on disk: gzip, bzip2
+and xz streams are opened through :mod:`app.processing.inflate` (a lazy seek and a hard end), and
+before any pixel of a compressed HDU is read, its declared size (all HDUs up to and including it
+for a whole-file stream, ``ZNAXISn`` x ``ZBITPIX`` for a tiled image) is checked against the
+running job's inflation budget (:func:`inflate_budget`, :class:`BudgetExceeded` above it). A plain
+file read in bands or windows inflates nothing and keeps working at any size.
+
 This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
 ``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
 ``InvalidInput``) so every endpoint reports bad files the same way.
@@ -21,6 +28,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,14 +38,8 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from app.processing.errors import (
-    BudgetExceeded,
-    InvalidFits,
-    InvalidInput,
-    NoImageData,
-    ProcessingError,
-    UnsupportedEncoding,
-)
+from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
+from app.processing.inflate import BoundedStream, limit_message, open_bounded
 
 logger = logging.getLogger("app.processing.fits_io")
 
@@ -46,6 +48,24 @@ DownscaleMethod = Literal["stride", "block"]
 #: Bytes of raw pixels processed at once when block-averaging (bounds temporary memory).
 BAND_BYTES = 16 * 1024 * 1024
 _IMAGE_HDU_TYPES = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
+#: Inflation budget of a job that set none (:func:`inflate_budget`), in bytes.
+DEFAULT_INFLATE_BYTES = 1536 * 1024 * 1024
+_inflate_limit: ContextVar[int] = ContextVar("fits_inflate_limit", default=DEFAULT_INFLATE_BYTES)
+
+
+@contextmanager
+def inflate_budget(n_bytes: int) -> Iterator[None]:
+    """Inside the ``with`` block, compressed FITS data may inflate to at most ``n_bytes``."""
+    token = _inflate_limit.set(n_bytes)
+    try:
+        yield
+    finally:
+        _inflate_limit.reset(token)
+
+
+def inflate_limit() -> int:
+    """Return the inflation budget of the running job, in bytes."""
+    return _inflate_limit.get()
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,13 @@ class ImageInfo:
     bitpix: int
     header: fits.Header
     extname: str | None
+    inflated_bytes: int = 0
+    """Bytes that must be inflated to read the HDU's data: 0 for a plain file."""
+
+    @property
+    def label(self) -> str:
+        """``HDU n`` or ``HDU n (EXTNAME)``, for messages."""
+        return f"HDU {self.hdu_index} ({self.extname})" if self.extname else f"HDU {self.hdu_index}"
 
     @property
     def ny(self) -> int:
@@ -120,42 +147,61 @@ class Plane:
         return (self.info.ny, self.info.nx)
 
 
-_LZW_MAGIC = b"\x1f\x9d"
-
-
-def _unsupported_compression_message(path: Path | str) -> str:
-    """Say which compression of ``path`` is not supported (Unix compress is the one astropy needs a plugin for)."""
-    name = Path(path).name
-    try:
-        with open(path, "rb") as handle:
-            lzw = handle.read(2) == _LZW_MAGIC
-    except OSError:
-        lzw = False
-    if lzw or name.endswith(".Z"):
-        return (
-            f"{name} is compressed with Unix compress (LZW, .Z), which is not supported: "
-            "store it uncompressed or gzip-compressed (.fits.gz)"
-        )
-    return f"The compression of {name} is not supported: store it uncompressed or gzip-compressed (.fits.gz)"
-
-
 @contextmanager
 def open_fits(path: Path | str, *, memmap: bool = True) -> Iterator[fits.HDUList]:
-    """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFits` ."""
+    """Open a FITS file lazily; any parsing failure becomes :class:`InvalidFits` .
+
+    A compressed file is read through a bounded stream (:func:`app.processing.inflate.open_bounded`):
+    whatever the code inside the block does with it, nothing inflates past :func:`inflate_limit`,
+    and an error raised after the stream refused a read leaves as :class:`BudgetExceeded`.
+    """
+    stream = _open_stream(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
-            hdul = fits.open(path, memmap=memmap, do_not_scale_image_data=True, lazy_load_hdus=True, mode="readonly")
-    except ImportError as error:  # astropy reads Unix compress (.Z) only with an optional package
-        logger.info("fits_open_failed", extra={"error": type(error).__name__})
-        raise UnsupportedEncoding(_unsupported_compression_message(path)) from error
-    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as error:
+            hdul = fits.open(
+                stream if stream is not None else path,
+                memmap=memmap,
+                do_not_scale_image_data=True,
+                lazy_load_hdus=True,
+                mode="readonly",
+            )
+    except Exception as error:
+        _close(stream)
+        _raise_if_refused(stream, error)
+        if isinstance(error, MemoryError | ProcessingError):
+            raise
         logger.info("fits_open_failed", extra={"error": type(error).__name__})
         raise InvalidFits(f"Not a valid FITS file: {Path(path).name}") from error
     try:
         yield hdul
+    except Exception as error:
+        _raise_if_refused(stream, error)
+        raise
     finally:
         hdul.close()
+        _close(stream)
+    if stream is not None and stream.exceeded:  # astropy took the refusal for the end of the file
+        raise BudgetExceeded(limit_message(stream.needed, stream.limit))
+
+
+def _open_stream(path: Path | str) -> BoundedStream | None:
+    try:
+        return open_bounded(path, inflate_limit())
+    except OSError as error:
+        logger.info("fits_open_failed", extra={"error": type(error).__name__})
+        raise InvalidFits(f"Not a valid FITS file: {Path(path).name}") from error
+
+
+def _close(stream: BoundedStream | None) -> None:
+    if stream is not None:
+        stream.close()
+
+
+def _raise_if_refused(stream: BoundedStream | None, error: Exception) -> None:
+    """Re-raise as :class:`BudgetExceeded` when the stream refused a read (whatever ``error`` became)."""
+    if stream is not None and stream.exceeded and not isinstance(error, BudgetExceeded):
+        raise BudgetExceeded(limit_message(stream.needed, stream.limit)) from error
 
 
 def _hdu_shape(hdu: Any) -> tuple[int, ...] | None:
@@ -222,16 +268,62 @@ def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int 
     with open_fits(path) as hdul:
         index, shape = find_image_hdu(hdul, hdu_index, min_ndim=min_ndim)
         hdu = hdul[index]
-        header = hdu.header.copy()
+        header = checked_header(hdu, index).copy()
         bitpix = int(header.get("BITPIX", -32))
         extname = header.get("EXTNAME")
-        return ImageInfo(index, shape, bitpix, header, str(extname) if extname else None)
+        label = str(extname).strip() if extname else None
+        return ImageInfo(index, shape, bitpix, header, label or None, _inflated_bytes(hdu, shape, bitpix))
+
+
+def checked_header(hdu: Any, index: int) -> fits.Header:
+    """Return the header of ``hdu`` once every card of it parses; :class:`InvalidFits` naming the card if not.
+
+    astropy parses a card's value only when it is first read, so a card such as ``CRPIX1 = NAN``
+    would otherwise fail deep inside whatever code reads it first.
+    """
+    keyword = ""
+    try:
+        header: fits.Header = hdu.header
+        for card in header.cards:
+            keyword = card.keyword
+            _ = card.value
+    except Exception as error:
+        if isinstance(error, MemoryError | ProcessingError):
+            raise
+        logger.info("fits_header_unreadable", extra={"hdu": index, "card": keyword, "error": type(error).__name__})
+        where = f": card {keyword} cannot be parsed" if keyword else ""
+        raise InvalidFits(f"The header of HDU {index} is damaged{where}") from error
+    return header
+
+
+def _inflated_bytes(hdu: Any, shape: tuple[int, ...], bitpix: int) -> int:
+    """Bytes inflated to read ``hdu``'s data: the stream up to its end, plus its tiles' declared size."""
+    total = 0
+    try:
+        fileinfo = hdu.fileinfo() or {}
+    except (AttributeError, ValueError, OSError):
+        fileinfo = {}
+    if getattr(fileinfo.get("file"), "compression", None):
+        total += int(fileinfo.get("datLoc") or 0) + int(fileinfo.get("datSpan") or 0)
+    if isinstance(hdu, fits.CompImageHDU):
+        total += math.prod(shape) * max(1, abs(bitpix) // 8)
+    return total
 
 
 def check_elements(info: ImageInfo, max_elements: int) -> None:
     """Raise :class:`BudgetExceeded` when the HDU has more than ``max_elements`` pixels."""
     if info.n_elements > max_elements:
         raise BudgetExceeded(f"FITS array too large: {info.n_elements} elements exceeds the limit of {max_elements}")
+
+
+def check_inflation(info: ImageInfo, limit: int | None = None) -> None:
+    """Raise :class:`BudgetExceeded` when reading the HDU would inflate more than ``limit`` bytes.
+
+    ``limit`` defaults to the running job's budget (:func:`inflate_limit`); a plain file needs none.
+    """
+    limit = inflate_limit() if limit is None else limit
+    if info.inflated_bytes > limit:
+        raise BudgetExceeded(limit_message(info.inflated_bytes, limit))
 
 
 def resolve_slice(info: ImageInfo, slice_index: int = -1) -> int:
@@ -478,6 +570,7 @@ def read_plane(
         info = image_info(path, hdu_index=hdu_index)
     if max_elements is not None:
         check_elements(info, max_elements)
+    check_inflation(info)
     used_slice = resolve_slice(info, slice_index)
     if factor is None:
         factor = downscale_factor(info.ny, info.nx, max_side)
@@ -489,11 +582,8 @@ def read_plane(
         try:
             plane = _plane_source(path, hdu, info, lead, compressed=compressed)
             data = _downscaled(plane, factor, method, info.header, compressed=compressed)
-        except ProcessingError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
-            logger.info("fits_read_failed", extra={"error": type(error).__name__})
-            raise InvalidFits("FITS data is truncated or unreadable") from error
+        except Exception as error:
+            raise _read_error(info, error) from error
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
 
 
@@ -534,6 +624,7 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
     Slicing the memory map (or the compressed section) touches only the rows of the window, so a
     small region of a huge image costs a small read.
     """
+    check_inflation(info)
     lead = _leading_index(info, resolve_slice(info, slice_index))
     with open_fits(path) as hdul:
         hdu = hdul[info.hdu_index]
@@ -543,11 +634,20 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
             if source is None:
                 raise NoImageData()
             return _scale_raw(source[(*lead, rows, cols)], info.header, compressed=compressed)
-        except ProcessingError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
-            logger.info("fits_read_failed", extra={"error": type(error).__name__})
-            raise InvalidFits("FITS data is truncated or unreadable") from error
+        except Exception as error:
+            raise _read_error(info, error) from error
+
+
+def _read_error(info: ImageInfo, error: Exception) -> Exception:
+    """Return the error to raise for a failed pixel read: the core's own as is, else a damaged HDU.
+
+    astropy and its compression codecs raise many types (``OSError``, ``ValueError``, the codec's
+    own unpicklable exception for a damaged tile); none of them may leave a job as is.
+    """
+    if isinstance(error, ProcessingError | MemoryError):
+        return error
+    logger.info("fits_read_failed", extra={"hdu": info.hdu_index, "error": type(error).__name__})
+    return InvalidFits(f"The data of {info.label} is damaged or truncated")
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from app.processing.errors import InvalidFits, InvalidInput
+from app.processing.errors import InvalidFits, InvalidInput, ProcessingError
+from app.processing.fits_io import checked_header
 
 logger = logging.getLogger("app.processing.tables")
 
@@ -42,9 +43,14 @@ SPECTRAL_PREFIXES = ("FLUX_VAR_", "SB_VAR_")
 
 def _hdu_list(hdul: fits.HDUList) -> list[Any]:
     try:
-        return list(hdul)
+        hdus = list(hdul)
+    except ProcessingError:
+        raise
     except (OSError, ValueError, TypeError, IndexError, EOFError) as error:
         raise InvalidFits("FITS file is truncated or corrupt") from error
+    for index, hdu in enumerate(hdus):
+        checked_header(hdu, index)
+    return hdus
 
 
 def _text(value: Any) -> str | None:

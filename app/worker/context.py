@@ -7,6 +7,8 @@ wraps every job with :func:`run_in_context`, which sends the engine's settings a
 hundred bytes) so a worker needs no configuration of its own; the storage provider built from
 them is kept per process, so the S3 client and temp cache are made once. The temp cache's files a
 job was handed are leased to it until it returns, so another worker's eviction cannot delete them.
+The same settings give the job its inflation budget for compressed FITS
+(:func:`app.processing.fits_io.inflate_budget`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core.settings import Settings
+from app.processing.fits_io import inflate_budget
 from app.storage.factory import create_storage
 from app.storage.provider import LocalFile, StorageProvider
 from app.storage.temp_cache import held_leases
@@ -52,11 +55,11 @@ def job_storage(settings: Settings) -> Iterator[StorageProvider]:
 
 
 def run_in_context(settings: Settings, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(*args, **kwargs)`` with the storage of ``settings`` available to :func:`local_path`.
+    """Run ``fn(*args, **kwargs)`` with the storage and inflation budget of ``settings``.
 
     Files the job gets from the S3 temp cache stay on disk until it returns (their leases end with it).
     """
-    with job_storage(settings), held_leases():
+    with job_storage(settings), held_leases(), inflate_budget(settings.fits_inflate_budget_bytes):
         return fn(*args, **kwargs)
 
 

@@ -148,3 +148,16 @@ def test_clip_input_bounds_size_and_depth() -> None:
     assert clip_input({str(i): i for i in range(100)}) == {str(i): i for i in range(MAX_ECHO_ITEMS)}
     assert clip_input([[[[["deep"]]]]]) == [[[["..."]]]]
     assert clip_input(b"\xff" * 500) == "\ufffd" * MAX_ECHO_CHARS + "..."
+
+
+def test_internal_error_is_a_fixed_500_whatever_its_text(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        reply = client.get("/domain/InternalError")
+    assert reply.status_code == 500
+    assert reply.json() == {"detail": INTERNAL_ERROR_DETAIL}
+
+
+def test_clip_input_makes_what_json_cannot_carry_text() -> None:
+    assert clip_input(float("nan")) == "nan"
+    assert clip_input([float("inf"), 1.5]) == ["inf", 1.5]
+    assert clip_input("a\ud800b") == "a?b"

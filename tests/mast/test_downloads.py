@@ -272,7 +272,6 @@ def test_start_chunked_with_resume_job_id(client: httpx.Client, emulator: MastEm
         "obs_id": OBS,
         "message": "Download resumed",
         "is_resume": True,
-        "download_source": None,
     }
     assert poll(client, job_id, lambda p: p["is_complete"])["stage"] == "complete"
 

@@ -88,6 +88,31 @@ def gzip_compressed(path: Path) -> None:
     plain.unlink()
 
 
+def damaged_tiles(path: Path) -> None:
+    """A RICE tile-compressed image whose compressed tiles are overwritten with noise."""
+    data, header = _good_image()
+    _write(
+        path, [fits.PrimaryHDU(), fits.CompImageHDU(data=data, header=header, name="SCI", compression_type="RICE_1")]
+    )
+    raw = bytearray(path.read_bytes())
+    with fits.open(path, disable_image_compression=True) as hdul:
+        table = hdul[1]
+        heap_start = table.fileinfo()["datLoc"] + table.header["NAXIS1"] * table.header["NAXIS2"]
+        heap_bytes = int(table.header["PCOUNT"])
+    noise = np.random.default_rng(5).integers(0, 256, heap_bytes, dtype=np.uint8).tobytes()
+    raw[heap_start : heap_start + heap_bytes] = noise
+    path.write_bytes(bytes(raw))
+
+
+def unparsable_card(path: Path) -> None:
+    """A good image whose ``CRPIX1`` card reads ``NAN``, which no FITS parser accepts as a number."""
+    data, header = _good_image()
+    _write(path, [fits.PrimaryHDU(data=data, header=header)])
+    raw = path.read_bytes()
+    at = raw.index(b"CRPIX1  =")
+    path.write_bytes(raw[:at] + b"CRPIX1  =                  NAN".ljust(80) + raw[at + 80 :])
+
+
 def tables_only(path: Path) -> None:
     table = fits.BinTableHDU.from_columns(
         [
@@ -194,6 +219,8 @@ CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "scaled_integers": ("scaled_int.fits", scaled_integers),
     "tile_compressed": ("compressed.fits", tile_compressed),
     "gzip_compressed": ("gzipped.fits.gz", gzip_compressed),
+    "damaged_tiles": ("damaged_tiles.fits", damaged_tiles),
+    "unparsable_card": ("nan_card.fits", unparsable_card),
     "tables_only": ("tables_x1d.fits", tables_only),
     "one_dimensional": ("oned.fits", one_dimensional),
     "cube_3d": ("cube3d_s3d.fits", cube_3d),

@@ -10,6 +10,7 @@ import pytest
 from app.core.exceptions import (
     DomainError,
     FitsTooLargeError,
+    InternalError,
     InvalidFitsError,
     InvalidRequestError,
     NoImageDataError,
@@ -67,3 +68,38 @@ def test_the_domain_error_crosses_the_process_boundary() -> None:
             pool.submit(failing, "fits").result()
         with pytest.raises(InvalidRequestError, match="Sort column"):
             pool.submit(failing, "input").result()
+
+
+class CodecError(Exception):
+    """Stands for a library exception that cannot be pickled (its class is not importable by name)."""
+
+
+CodecError.__module__ = "_compression"
+CodecError.__qualname__ = "CfitsioException"
+
+
+@job_entry
+def crashing(kind: str) -> int:
+    """A job that fails with something no table knows (module level, so it pickles)."""
+    if kind == "codec":
+        raise CodecError("decompression error: secret internals")
+    if kind == "memory":
+        raise MemoryError
+    raise KeyError("secret")
+
+
+def test_any_other_error_leaves_as_a_picklable_internal_error(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(InternalError) as raised:
+        crashing("codec")
+    assert raised.value.detail == "Internal server error"
+    assert any(r.message == "job_failed" and r.exc_info for r in caplog.records)
+    with pytest.raises(FitsTooLargeError):
+        crashing("memory")
+
+
+def test_an_unpicklable_error_crosses_the_process_boundary_as_internal_error() -> None:
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        for kind in ("codec", "other"):
+            with pytest.raises(InternalError, match="Internal server error"):
+                pool.submit(crashing, kind).result()

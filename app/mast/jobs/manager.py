@@ -46,7 +46,7 @@ from app.mast.schemas import (
     ResumableJobsResponse,
     SyncDownloadStatus,
 )
-from app.mast.search import MastService, download_url
+from app.mast.search import MastService, ObservationNotFoundError, download_url
 from app.storage.provider import StorageProvider
 
 logger = logging.getLogger("app.mast.jobs")
@@ -103,6 +103,19 @@ def _failure_of(state: JobState, error: Exception) -> bool:
     logger.exception("download_job_crashed", extra={"job_id": state.job_id})
     state.fail("Unexpected error during download")
     return False
+
+
+def _sync_failure(obs_id: str, error: str, started: str) -> MastDownloadResponse:
+    """Return the synchronous download's reply when nothing could be downloaded (P9)."""
+    return MastDownloadResponse(
+        status=SyncDownloadStatus.FAILED,
+        obs_id=obs_id,
+        files=[],
+        file_count=0,
+        download_dir=None,
+        error=error,
+        timestamp=started,
+    )
 
 
 def _resumable_entry(state: JobState, owned: bool) -> ResumableJob:
@@ -369,11 +382,18 @@ class DownloadManager:
             existing = await asyncio.to_thread(self.store.load, resume_job_id)
             if existing is not None and existing.status in RESTARTABLE_STATUSES:
                 await self.resume(resume_job_id)
+                # Exactly these four fields: the route sends only the fields set here.
                 return JobStartedResponse(
                     job_id=resume_job_id, obs_id=existing.obs_id, message="Download resumed", is_resume=True
                 )
         state = await self._start("chunked", obs_id, product_type, calib_level)
-        return JobStartedResponse(job_id=state.job_id, obs_id=obs_id, message="Chunked download started")
+        return JobStartedResponse(
+            job_id=state.job_id,
+            obs_id=obs_id,
+            message="Chunked download started",
+            is_resume=False,
+            download_source=None,
+        )
 
     async def start_s3(self, obs_id: str, product_type: str, calib_level: list[int] | None) -> JobStartedResponse:
         """Start a parallel download job from the public bucket (P19)."""
@@ -470,15 +490,22 @@ class DownloadManager:
         return JobActionResponse(job_id=job_id, status=ActionStatus.CANCELLED, message="Download marked as cancelled")
 
     async def progress(self, job_id: str) -> JobProgress:
-        """Return the progress object of a job, from this process or from the state files (P11, P18)."""
+        """Return the progress object of a job from a persisted snapshot (P11, P18).
+
+        Every answer is a state that is on disk: the owner writes its live state and answers from
+        what it wrote, the other workers read the file. A later poll on any worker therefore sees
+        the same snapshot or a newer one, never an older one (an owner answering from memory
+        without writing would be ahead of the file the other worker reads).
+        """
         running = self._running.get(job_id)
-        if running is not None:
-            return build_progress(running.tracker.state, live=True, owned=True)
+        snapshot = await running.tracker.flush() if running is not None else None
+        if snapshot is not None:
+            return build_progress(snapshot, live=True, owned=True)
         found = await asyncio.to_thread(self.store.load_any, job_id)
         if found is None:
             raise NotFoundError(f"Job {job_id} not found")
         state, finished = found
-        owned = False if finished else await asyncio.to_thread(self.store.is_owned, job_id)
+        owned = not finished and (job_id in self._running or await asyncio.to_thread(self.store.is_owned, job_id))
         return build_progress(state, live=False, owned=owned)
 
     def _resumable_candidates(self) -> list[tuple[JobState, bool]]:
@@ -556,18 +583,12 @@ class DownloadManager:
         started = datetime.now(UTC).isoformat()
         try:
             products = await self.mast.download_products(
-                obs_id, product_type=product_type, calib_level=None, exclude_spectral=False
+                obs_id, product_type=product_type, calib_level=None, exclude_spectral=False, require_observation=True
             )
+        except ObservationNotFoundError as error:
+            return _sync_failure(obs_id, error.detail, started)
         except DomainError as error:
-            return MastDownloadResponse(
-                status=SyncDownloadStatus.FAILED,
-                obs_id=obs_id,
-                files=[],
-                file_count=0,
-                download_dir=None,
-                error=f"Could not get the product list: {error.detail}",
-                timestamp=started,
-            )
+            return _sync_failure(obs_id, f"Could not get the product list: {error.detail}", started)
         if product_id:
             products = [p for p in products if product_id in str(p.get("productFilename") or "")]
         files = self._file_states(obs_id, products, nested=True)

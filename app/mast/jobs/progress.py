@@ -3,7 +3,9 @@
 A :class:`JobTracker` belongs to the worker that runs the job. Downloaders report bytes to it;
 it keeps the speed and ETA, answers control requests (pause/cancel) between chunks, and writes
 the state file at most every ``flush_interval`` seconds from a background task (in a thread,
-so the event loop never blocks on disk). :func:`build_progress` turns any state, live or read
+so the event loop never blocks on disk), and on demand when the owner answers a progress poll:
+every answer, whichever worker gives it, is a snapshot that was written to the file first, so
+successive answers never go backwards. :func:`build_progress` turns any state, live or read
 from disk by another worker, into the wire model.
 """
 
@@ -76,6 +78,7 @@ class JobTracker:
         self._control_cache: ControlAction | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self._closed = False
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -92,9 +95,15 @@ class JobTracker:
                 heartbeat = now
                 await self.flush()
 
-    async def flush(self) -> None:
-        """Write the state file now (in a thread)."""
+    async def flush(self) -> JobState | None:
+        """Write the state file now (in a thread) and return the snapshot written.
+
+        Returns ``None`` once :meth:`stop` has run: the job's final state is then the caller's to
+        write, and no snapshot may land after it.
+        """
         async with self._write_lock:
+            if self._closed:
+                return None
             self._dirty = False
             self._update_speed()
             snapshot = self.state.model_copy(deep=True)
@@ -105,14 +114,17 @@ class JobTracker:
                 # Let the write land before anyone writes a newer state (stop() waits for this).
                 await asyncio.wait([future])
                 raise
+            return snapshot
 
     async def stop(self) -> None:
-        """Stop the periodic writer (the caller writes the final state)."""
+        """Stop writing: the periodic writer ends and a write in flight lands (the caller writes the final state)."""
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
+        async with self._write_lock:
+            self._closed = True
 
     # --- updates from the job and the downloaders ----------------------------------------------------
 
