@@ -1,8 +1,9 @@
 """Asynchronous composites and mosaics: the same work as the synchronous endpoints, watched.
 
-A submit checks the request exactly as the synchronous endpoint does (400/422 at once) and takes a
-slot of the executor's gate (429 with ``Retry-After`` when full), then answers 202 while the job
-runs as a task of this replica. The job's record lives in storage (:mod:`app.async_jobs.store`), so
+A submit checks the request as the synchronous endpoint does (400/422 at once, and every storage
+key: 403 for one that leaves the root, 404 for a missing file) and takes a slot of the executor's
+gate (429 with ``Retry-After`` when full), then answers 202 while the job runs as a task of this
+replica. The job's record lives in storage (:mod:`app.async_jobs.store`), so
 any replica answers status, cancel and result:
 
 - status is always read from storage, never from memory, so it only moves forward whichever
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import anyio.to_thread
+
 from app.async_jobs.progress import Tracker
 from app.async_jobs.schemas import FINAL_STATUSES, JobAccepted, JobKind, JobRecord, JobStatus
 from app.async_jobs.store import JobStore, result_key, utcnow
@@ -38,6 +41,7 @@ from app.core.executor import JobExecutor, JobSession
 from app.core.settings import Settings
 from app.mosaic import service as mosaic_service
 from app.mosaic.schemas import MosaicRequest
+from app.storage.helpers import file_not_found
 from app.storage.provider import StorageProvider
 
 logger = logging.getLogger("app.async_jobs")
@@ -96,6 +100,7 @@ class AsyncJobService:
     async def submit_composite(self, request: NChannelCompositeRequest) -> JobAccepted:
         """Check ``request`` as the synchronous endpoint does, then start it."""
         composite_service.validate_request(request)
+        await self._check_keys([key for channel in request.channels for key in channel.file_paths])
         job = composite_service.build_job(request, self.settings)
 
         async def work(session: JobSession, tracker: Tracker) -> Output:
@@ -108,6 +113,7 @@ class AsyncJobService:
     async def submit_mosaic(self, request: MosaicRequest) -> JobAccepted:
         """Check ``request`` as the synchronous endpoint does, then start it (FITS goes straight to storage)."""
         mosaic_service.validate_request(request)
+        await self._check_keys([item.file_path for item in request.files])
         job_id = uuid.uuid4().hex
         job = mosaic_service.build_job(request, self.settings, output_key=result_key(job_id))
 
@@ -119,6 +125,16 @@ class AsyncJobService:
             return Output(output.media_type, headers, output.content)
 
         return await self._submit(JobKind.MOSAIC, job_id, work)
+
+    async def _check_keys(self, keys: list[str]) -> None:
+        """403 for a key that leaves the storage root, 404 for a missing file: at submit, as synchronously."""
+
+        def check() -> None:
+            for key in keys:
+                if not self.storage.exists(key):
+                    raise file_not_found(key)
+
+        await anyio.to_thread.run_sync(check)
 
     async def _submit(self, kind: JobKind, job_id: str, work: Work) -> JobAccepted:
         stack = contextlib.AsyncExitStack()

@@ -102,11 +102,21 @@ def test_bad_requests_are_refused_at_submit_as_the_synchronous_endpoint_does(cli
     assert client.post("/jobs/composite", json=request_body([])).status_code == 422
 
 
-def test_a_job_on_a_missing_file_fails_with_the_synchronous_status(client: TestClient) -> None:
-    job = client.post("/jobs/mosaic", json=mosaic_body(["tiles/missing.fits", KEYS[0]])).json()
+def test_a_missing_file_is_404_at_submit(client: TestClient) -> None:
+    reply = client.post("/jobs/mosaic", json=mosaic_body(["tiles/missing.fits", KEYS[0]]))
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "File not found: missing.fits"}
+
+
+def test_a_job_on_a_damaged_file_fails_with_the_synchronous_status(client: TestClient, root: Path) -> None:
+    (root / "tiles" / "broken.fits").write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    body = mosaic_body(["tiles/broken.fits", KEYS[0]])
+    direct = client.post("/mosaic/generate", json=body)
+    job = client.post("/jobs/mosaic", json=body).json()
     final = wait_until_final(client, job["job_id"])[-1]
     assert final["status"] == "failed"
-    assert final["error_status"] == 404
+    assert final["error_status"] == direct.status_code == 400
+    assert final["error"] == direct.json()["detail"]
     result = client.get(f"/jobs/{job['job_id']}/result")
     assert result.status_code == 409
     assert "failed" in result.json()["detail"]

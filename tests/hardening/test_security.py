@@ -56,6 +56,8 @@ KEY_PATHS = {
     "/analysis/table-data",
     "/analysis/spectral-data",
 }
+#: The asynchronous forms check their keys at submit, before any job exists.
+ASYNC_KEY_ENDPOINTS = {"/jobs/composite": "composite", "/jobs/mosaic": "mosaic"}
 LEAK_MARKERS = ("Traceback", "Errno", 'File "/')
 MIB = 1024 * 1024
 #: The default ``MAX_REQUEST_BODY_BYTES``, which the live servers of the hardening suite run with.
@@ -154,7 +156,21 @@ def test_table_names_every_key_taking_operation(engine: httpx.Client) -> None:
             words = set(_refs(operation, schema, set()))
             if words & {"file_path", "file_paths"}:
                 taking.add(path)
-    assert taking == KEY_PATHS
+    assert taking == KEY_PATHS | set(ASYNC_KEY_ENDPOINTS)
+
+
+@pytest.mark.parametrize("path", sorted(ASYNC_KEY_ENDPOINTS))
+def test_hostile_keys_are_refused_at_submit(
+    path: str, engine: httpx.Client, hardening_root: Path, outside: Path
+) -> None:
+    problems = []
+    for case, key in _hostile_keys(hardening_root, outside).items():
+        _, _, kwargs = ENDPOINTS[ASYNC_KEY_ENDPOINTS[path]](key)
+        reply = engine.post(path, **kwargs)
+        if reply.status_code != 403 or reply.json() != {"detail": DENIED}:
+            problems.append(f"{case}: {reply.status_code} {reply.text[:200]}")
+        _assert_clean(reply.text, str(hardening_root), str(outside))
+    assert problems == []
 
 
 @pytest.mark.parametrize("endpoint", KEY_ENDPOINTS)
