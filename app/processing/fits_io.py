@@ -550,6 +550,59 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
             raise InvalidFits("FITS data is truncated or unreadable") from error
 
 
+#: Most pixels of one uncompressed plane a downscaled read scans (a 65 536 x 65 536 plane). Memory
+#: does not grow with the plane, but the time does: far larger declared planes are refused (413).
+MAX_SCAN_PIXELS = 2**32
+
+
+def reads_in_bands(path: Path | str, info: ImageInfo) -> bool:
+    """Say whether the plane of ``info`` is read band by band with plain file reads.
+
+    True for an uncompressed file and a plain image HDU; False for a gzip-compressed file or a
+    tile-compressed HDU, whose declared size is what a read may have to inflate.
+    """
+    with open_fits(path) as hdul:
+        try:
+            hdu = hdul[info.hdu_index]
+        except (IndexError, OSError, ValueError, TypeError) as error:
+            raise InvalidFits("FITS file is truncated or corrupt") from error
+        return _file_rows(path, hdu, info, ()) is not None
+
+
+def held_pixels(info: ImageInfo, factor: int) -> int:
+    """Values a banded read of one plane at ``1/factor`` holds at once: the output and one band of rows."""
+    factor = max(1, factor)
+    output = -(-info.ny // factor) * -(-info.nx // factor)
+    band = min(info.ny * info.nx, max(info.nx, BAND_BYTES // 4))
+    return output + band
+
+
+def check_read_budget(
+    path: Path | str, info: ImageInfo, *, factor: int, max_elements: int, max_scan_pixels: int = MAX_SCAN_PIXELS
+) -> None:
+    """Raise :class:`BudgetExceeded` unless reading one plane at ``1/factor`` fits ``max_elements`` values.
+
+    An uncompressed plane is read in bands, so what counts is what the read holds in memory
+    (:func:`held_pixels`), not the file's pixels; its plane may still have at most
+    ``max_scan_pixels`` pixels (the time of the scan). A compressed file or HDU counts its declared
+    size (:func:`check_elements`): reaching one band of it means inflating what comes before.
+    """
+    if not reads_in_bands(path, info):
+        check_elements(info, max_elements)
+        return
+    plane = info.ny * info.nx
+    if plane > max_scan_pixels:
+        raise BudgetExceeded(
+            f"FITS array too large: a plane of {info.ny}x{info.nx} pixels exceeds the limit of {max_scan_pixels}"
+        )
+    held = held_pixels(info, factor)
+    if held > max_elements:
+        raise BudgetExceeded(
+            f"FITS array too large: reading {info.ny}x{info.nx} pixels at 1/{max(1, factor)} holds {held} values, "
+            f"more than the limit of {max_elements}"
+        )
+
+
 def celestial_wcs(header: fits.Header) -> WCS | None:
     """Extract the celestial part of the header's WCS, or ``None`` when there is none (or it is broken)."""
     try:
