@@ -403,15 +403,17 @@ def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
     """Sum the ``factor x factor`` blocks of a 2-D float32 array whose shape is a multiple of ``factor``.
 
     Adds strided slices instead of reducing a 4-D reshape: memory-bound and several times faster
-    for the small factors used here.
+    for the small factors used here. Rows are summed first (whole contiguous rows, one pass over
+    the band), then columns of the ``factor`` times smaller result, so a large factor does not
+    stream the band from memory once per column offset.
     """
-    cols = band[:, 0::factor].copy()
+    rows = band[0::factor].copy()
     for k in range(1, factor):
-        cols += band[:, k::factor]
-    rows = cols[0::factor].copy()
+        rows += band[k::factor]
+    cols = rows[:, 0::factor].copy()
     for k in range(1, factor):
-        rows += cols[k::factor]
-    return rows
+        cols += rows[:, k::factor]
+    return cols
 
 
 def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
