@@ -6,7 +6,8 @@ plane (a cube slice), optionally downscaled by striding or block-averaging in ro
 10k x 10k file never becomes a full-size float64 copy. Plain (uncompressed) HDUs are read band by
 band with ordinary file reads rather than through a memory map, so the process's resident memory
 stays at about one band whatever the file size; tile- and gzip-compressed files go through
-astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
+astropy. :func:`check_read_budget` therefore counts, for an uncompressed plane, what a read holds
+(the downscaled output and one band), and for a compressed one its declared size. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
 This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from tests.support.fits_factory import make_wcs
 
@@ -27,7 +28,7 @@ STAR_SIGMA = 1.3
 STAR_RADIUS = 6
 
 
-def _headers(ny: int, nx: int) -> bytes:
+def _headers(ny: int, nx: int, wcs: WCS | None = None) -> bytes:
     """The primary header and the ``SCI`` extension header of an ``ny x nx`` float32 image, padded."""
     primary = fits.PrimaryHDU().header
     ext = fits.Header(
@@ -43,7 +44,7 @@ def _headers(ny: int, nx: int) -> bytes:
             ("BUNIT", "MJy/sr"),
         ]
     )
-    ext.update(make_wcs((ny, nx)).to_header())
+    ext.update((wcs if wcs is not None else make_wcs((ny, nx))).to_header())
     return (primary.tostring(padding=True) + ext.tostring(padding=True)).encode("ascii")
 
 
@@ -77,13 +78,18 @@ def _add_stars(band: np.ndarray, row0: int, stars: np.ndarray) -> None:
         band[ys[keep_y] - row0, xs[0] : xs[-1] + 1] += stamp[keep_y].astype(np.float32)
 
 
-def write_noise_image(path: Path, ny: int, nx: int | None = None, *, seed: int = 0, sky: float = 20.0) -> Path:
-    """Write an ``ny x nx`` image of sky, Gaussian noise (sigma 1) and stars, band by band; return ``path``."""
+def write_noise_image(
+    path: Path, ny: int, nx: int | None = None, *, seed: int = 0, sky: float = 20.0, wcs: WCS | None = None
+) -> Path:
+    """Write an ``ny x nx`` image of sky, Gaussian noise (sigma 1) and stars, band by band; return ``path``.
+
+    ``wcs`` defaults to :func:`~tests.support.fits_factory.make_wcs` centred on the image.
+    """
     nx = ny if nx is None else nx
     rng = np.random.default_rng(seed)
     stars = _stars(ny, nx, max(10, ny * nx // 50_000), seed)
     with Path(path).open("wb") as handle:
-        handle.write(_headers(ny, nx))
+        handle.write(_headers(ny, nx, wcs))
         for row0 in range(0, ny, BAND_ROWS):
             rows = min(BAND_ROWS, ny - row0)
             band = rng.standard_normal((rows, nx), dtype=np.float32)
