@@ -143,7 +143,7 @@ def child(what: str, side: str, file: str, repeat: str) -> None:
 
 def idle() -> None:
     """Peak RSS of the interpreter with everything the jobs import, and no job run."""
-    import astropy.io.fits  # noqa: F401
+    import astropy.io.fits
     import astropy.visualization  # noqa: F401
     import PIL.Image  # noqa: F401
     import scipy.ndimage  # noqa: F401

@@ -7,8 +7,8 @@ plane (a cube slice), optionally downscaled by striding or block-averaging in ro
 band with ordinary file reads rather than through a memory map, so the process's resident memory
 stays at about one band whatever the file size; tile- and gzip-compressed files go through
 astropy. :func:`check_read_budget` therefore counts, for an uncompressed plane, what a read holds
-(the downscaled output and one band), and for a compressed one its declared size. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
-always float32.
+(the downscaled output and one band), and for a compressed one its declared size. Integer images
+are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is always float32.
 
 This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
 ``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
