@@ -80,6 +80,14 @@ def test_histogram_of_a_file_larger_than_the_element_budget(client: TestClient) 
     assert body["raw_histogram"]["counts"][0] > sample // 2  # most of the plane is zero (the raw minimum)
 
 
+def test_smoothed_histogram_samples_the_smoothed_4096_px_plane(client: TestClient) -> None:
+    params = {"file_path": "big_i2d.fits", "bins": 64, "smooth_method": "gaussian", "smooth_sigma": 2.0}
+    reply = client.get("/histogram/big", params=params)
+    assert reply.status_code == 200, reply.text
+    counts = reply.json()["histogram"]["counts"]
+    assert sum(counts) == 820 * 820  # the 4096² stride plane, every 5th pixel of every 5th row
+
+
 def test_thumbnail_of_a_big_file(client: TestClient) -> None:
     reply = client.post("/thumbnail", json={"file_path": "big_i2d.fits"})
     assert reply.status_code == 200
