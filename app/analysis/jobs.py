@@ -9,6 +9,7 @@ arrays or open HDUs to the numeric core (:mod:`app.processing.regions`, ``detect
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,10 @@ def detect_sources(
     path = local_path(key)
     info = image_info(path, hdu_index=hdu_index if hdu_index >= 0 else None)
     if info.ny * info.nx > max_pixels:
+        side = math.isqrt(max_pixels)
         raise FitsTooLargeError(
-            f"Image too large for source detection: {info.ny * info.nx} pixels exceeds the limit of {max_pixels}"
+            f"Image {info.nx}x{info.ny} is too large for source detection: the detection budget is at most "
+            f"{max_pixels} pixels (e.g. {side}x{side}); detect on a cutout or a downscaled copy"
         )
     plane = read_plane(path, hdu_index=info.hdu_index, slice_index=-1)
     deadline.check("read")

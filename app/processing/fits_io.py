@@ -6,8 +6,9 @@ plane (a cube slice), optionally downscaled by striding or block-averaging in ro
 10k x 10k file never becomes a full-size float64 copy. Plain (uncompressed) HDUs are read band by
 band with ordinary file reads rather than through a memory map, so the process's resident memory
 stays at about one band whatever the file size; tile- and gzip-compressed files go through
-astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
-always float32.
+astropy. :func:`check_read_budget` therefore counts, for an uncompressed plane, what a read holds
+(the downscaled output and one band), and for a compressed one its declared size. Integer images
+are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is always float32.
 
 Compressed files are bounded by what they would inflate, not by their size on disk: gzip, bzip2
 and xz streams are opened through :mod:`app.processing.inflate` (a lazy seek and a hard end), and
@@ -495,15 +496,17 @@ def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
     """Sum the ``factor x factor`` blocks of a 2-D float32 array whose shape is a multiple of ``factor``.
 
     Adds strided slices instead of reducing a 4-D reshape: memory-bound and several times faster
-    for the small factors used here.
+    for the small factors used here. Rows are summed first (whole contiguous rows, one pass over
+    the band), then columns of the ``factor`` times smaller result, so a large factor does not
+    stream the band from memory once per column offset.
     """
-    cols = band[:, 0::factor].copy()
+    rows = band[0::factor].copy()
     for k in range(1, factor):
-        cols += band[:, k::factor]
-    rows = cols[0::factor].copy()
+        rows += band[k::factor]
+    cols = rows[:, 0::factor].copy()
     for k in range(1, factor):
-        rows += cols[k::factor]
-    return rows
+        cols += rows[:, k::factor]
+    return cols
 
 
 def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
@@ -648,6 +651,59 @@ def _read_error(info: ImageInfo, error: Exception) -> Exception:
         return error
     logger.info("fits_read_failed", extra={"hdu": info.hdu_index, "error": type(error).__name__})
     return InvalidFits(f"The data of {info.label} is damaged or truncated")
+
+
+#: Most pixels of one uncompressed plane a downscaled read scans (a 65 536 x 65 536 plane). Memory
+#: does not grow with the plane, but the time does: far larger declared planes are refused (413).
+MAX_SCAN_PIXELS = 2**32
+
+
+def reads_in_bands(path: Path | str, info: ImageInfo) -> bool:
+    """Say whether the plane of ``info`` is read band by band with plain file reads.
+
+    True for an uncompressed file and a plain image HDU; False for a gzip-compressed file or a
+    tile-compressed HDU, whose declared size is what a read may have to inflate.
+    """
+    with open_fits(path) as hdul:
+        try:
+            hdu = hdul[info.hdu_index]
+        except (IndexError, OSError, ValueError, TypeError) as error:
+            raise InvalidFits("FITS file is truncated or corrupt") from error
+        return _file_rows(path, hdu, info, ()) is not None
+
+
+def held_pixels(info: ImageInfo, factor: int) -> int:
+    """Values a banded read of one plane at ``1/factor`` holds at once: the output and one band of rows."""
+    factor = max(1, factor)
+    output = -(-info.ny // factor) * -(-info.nx // factor)
+    band = min(info.ny * info.nx, max(info.nx, BAND_BYTES // 4))
+    return output + band
+
+
+def check_read_budget(
+    path: Path | str, info: ImageInfo, *, factor: int, max_elements: int, max_scan_pixels: int = MAX_SCAN_PIXELS
+) -> None:
+    """Raise :class:`BudgetExceeded` unless reading one plane at ``1/factor`` fits ``max_elements`` values.
+
+    An uncompressed plane is read in bands, so what counts is what the read holds in memory
+    (:func:`held_pixels`), not the file's pixels; its plane may still have at most
+    ``max_scan_pixels`` pixels (the time of the scan). A compressed file or HDU counts its declared
+    size (:func:`check_elements`): reaching one band of it means inflating what comes before.
+    """
+    if not reads_in_bands(path, info):
+        check_elements(info, max_elements)
+        return
+    plane = info.ny * info.nx
+    if plane > max_scan_pixels:
+        raise BudgetExceeded(
+            f"FITS array too large: a plane of {info.ny}x{info.nx} pixels exceeds the limit of {max_scan_pixels}"
+        )
+    held = held_pixels(info, factor)
+    if held > max_elements:
+        raise BudgetExceeded(
+            f"FITS array too large: reading {info.ny}x{info.nx} pixels at 1/{max(1, factor)} holds {held} values, "
+            f"more than the limit of {max_elements}"
+        )
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,10 @@ from app.worker.errors import job_entry
 logger = logging.getLogger("app.viewer.jobs")
 
 THUMBNAIL_SIZE = 256
+#: Longest side of the plane a smoothed histogram is computed on (stride-sampled).
 HISTOGRAM_MAX_SIDE = 4096
+#: Pixels the histogram is computed from: a grid over the whole plane, as many as the limits sample.
+HISTOGRAM_SAMPLE_PIXELS = fits_io.LIMITS_SAMPLE_PIXELS
 #: Percentiles reported by the histogram; keys are ``p{int(p)}`` so 0.5 -> p0 and 99.5 overwrites p99 (quirk 14).
 HISTOGRAM_PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
 
@@ -62,12 +66,11 @@ def _limits_sample(path: Path, plane: fits_io.Plane) -> np.ndarray:
 def _read_fitted(path: Path, shape_for: ShapeFor, *, slice_index: int, max_elements: int | None) -> Fitted:
     """Read a plane reduced to just above ``shape_for(ny, nx)`` and resize it exactly (finite float32)."""
     info = fits_io.image_info(path)
-    if max_elements is not None:
-        fits_io.check_elements(info, max_elements)
     out_shape = shape_for(info.ny, info.nx)
-    plane = fits_io.read_plane(
-        path, info=info, slice_index=slice_index, factor=block_factor(info.ny, info.nx, out_shape)
-    )
+    factor = block_factor(info.ny, info.nx, out_shape)
+    if max_elements is not None:
+        fits_io.check_read_budget(path, info, factor=factor, max_elements=max_elements)
+    plane = fits_io.read_plane(path, info=info, slice_index=slice_index, factor=factor)
     sample = _limits_sample(path, plane)
     data = _require_finite(plane.data)
     return Fitted(resize(data, out_shape), info, plane.slice_index, out_shape, sample)
@@ -171,33 +174,88 @@ def _histogram_keys(values: dict[float, float | None]) -> dict[str, float]:
     return out
 
 
+def _grid(data: np.ndarray, max_pixels: int) -> np.ndarray:
+    """Every n-th pixel of every n-th row of ``data``, with n chosen so at most about ``max_pixels`` remain."""
+    stride = math.ceil(math.sqrt(data.size / max_pixels)) if data.size > max_pixels else 1
+    return np.ascontiguousarray(data[::stride, ::stride])
+
+
+def _histogram_values(
+    path: Path, info: fits_io.ImageInfo, display: ViewerDisplay, max_elements: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return the values the histogram counts (finite float32), the limits sample and the slice used.
+
+    Without smoothing, one full-resolution grid read (:func:`fits_io.read_sample`, at most
+    :data:`HISTOGRAM_SAMPLE_PIXELS`) gives both the counted values and the limits sample. Smoothing
+    needs neighbours: the plane is read stride-sampled to :data:`HISTOGRAM_MAX_SIDE`, smoothed,
+    and the same grid is taken from the smoothed plane.
+    """
+    if display.smooth_method:
+        factor = fits_io.downscale_factor(info.ny, info.nx, HISTOGRAM_MAX_SIDE)
+        fits_io.check_read_budget(path, info, factor=factor, max_elements=max_elements)
+        plane = fits_io.read_plane(path, info=info, slice_index=display.slice_index, factor=factor, method="stride")
+        sample = _limits_sample(path, plane)
+        smoothed = _smooth(_require_finite(plane.data), display)
+        return _grid(smoothed, HISTOGRAM_SAMPLE_PIXELS), sample, plane.slice_index
+    stride = fits_io.sample_stride(info, HISTOGRAM_SAMPLE_PIXELS)
+    fits_io.check_read_budget(path, info, factor=stride, max_elements=max_elements)
+    used = fits_io.resolve_slice(info, display.slice_index)
+    grid = fits_io.read_sample(path, info, slice_index=used, max_pixels=HISTOGRAM_SAMPLE_PIXELS)
+    sample = enhancement.sample_finite(grid, max_samples=grid.size, blank_zero=info.bitpix < 0)
+    return _require_finite(grid), sample, used
+
+
 @job_entry
 def compute_histogram(
     key: str, display: ViewerDisplay, stretch: StretchSettings, bins: int, max_elements: int
 ) -> dict[str, Any]:
-    """Compute ``GET /histogram``: raw and stretched histograms, percentiles and stats (JSON-ready)."""
+    """Compute ``GET /histogram``: raw and stretched histograms, percentiles and stats (JSON-ready).
+
+    Everything is computed on one grid sample of at most :data:`HISTOGRAM_SAMPLE_PIXELS` pixels
+    spread over the whole plane (every pixel of a smaller plane), so time and memory do not grow
+    with the file.
+    """
     path = local_path(key)
     info = fits_io.image_info(path)
-    fits_io.check_elements(info, max_elements)
-    plane = fits_io.read_plane(
-        path, info=info, slice_index=display.slice_index, max_side=HISTOGRAM_MAX_SIDE, method="stride"
-    )
-    sample = _limits_sample(path, plane)
-    data = _smooth(_require_finite(plane.data), display)
-    lo, hi = float(data.min()), float(data.max())
-    raw = enhancement.normalize(data, lo, hi if hi > lo else lo + 1.0)
-    raw_hist = statistics.histogram(raw, bins=bins)
+    values, sample, used = _histogram_values(path, info, display, max_elements)
+    lo, hi = float(values.min()), float(values.max())
+    raw = enhancement.normalize(values, lo, hi if hi > lo else lo + 1.0)
+    raw_hist = _counts(raw, bins)
     del raw
-    x01 = _stretch(data, stretch, sample)
+    x01 = _stretch(values, stretch, sample)
     np.clip(x01, 0.0, 1.0, out=x01)
-    basic = statistics.basic_stats(x01)
-    n_slices, current = _cube_position(info, plane.slice_index)
+    n_slices, current = _cube_position(info, used)
     return {
-        "histogram": statistics.histogram(x01, bins=bins),
+        "histogram": _counts(x01, bins),
         "raw_histogram": raw_hist,
-        "percentiles": _histogram_keys(statistics.percentiles(x01, HISTOGRAM_PERCENTILES)),
-        "stats": {k: float(basic[k] or 0.0) for k in ("min", "max", "mean", "std")},
+        "percentiles": _histogram_keys(_percentiles(x01)),
+        "stats": _stats(x01),
         "cube_info": {"n_slices": n_slices, "current_slice": current},
+    }
+
+
+def _counts(values: np.ndarray, bins: int) -> dict[str, Any]:
+    """Histogram of finite values over their own min-max range (the range of the old full-plane histogram)."""
+    return statistics.histogram_of_finite(values, bins=bins, value_range=(float(values.min()), float(values.max())))
+
+
+def _percentiles(x01: np.ndarray) -> dict[float, float | None]:
+    """:data:`HISTOGRAM_PERCENTILES` of finite float32 values (no float64 copy; ``None`` when empty)."""
+    if x01.size == 0:
+        return {p: None for p in HISTOGRAM_PERCENTILES}
+    found = np.percentile(x01.reshape(-1), HISTOGRAM_PERCENTILES)
+    return {p: float(v) for p, v in zip(HISTOGRAM_PERCENTILES, found, strict=True)}
+
+
+def _stats(x01: np.ndarray) -> dict[str, float]:
+    """Minimum, maximum, mean and standard deviation of finite values (float64 sums; 0 when empty)."""
+    if x01.size == 0:
+        return {"min": 0.0, "max": 0.0, "mean": 0.0, "std": 0.0}
+    return {
+        "min": float(x01.min()),
+        "max": float(x01.max()),
+        "mean": float(x01.mean(dtype=np.float64)),
+        "std": float(x01.std(dtype=np.float64)),
     }
 
 

@@ -71,7 +71,10 @@ async def get_preview(
     summary="Histograms of a FITS plane",
     description="Histogram of the min-max normalised raw data and of the stretched data (after levels and "
     "gamma, in 0-1), plus percentiles (keys p0, p1, p5, p25, p50, p75, p95, p99; p0 holds the 0.5th and p99 "
-    "the 99.5th) and min/max/mean/std, both of the stretched data. Large planes are stride-sampled to 4096 px.",
+    "the 99.5th) and min/max/mean/std, both of the stretched data. All are computed on a sample of at most "
+    "about 1 000 000 pixels spread over the whole plane: every n-th pixel of every n-th row at full resolution, "
+    "n = ceil(sqrt(pixels / 1 000 000)) (every pixel of a smaller plane), so the counts add up to the sample "
+    "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way.",
 )
 async def get_histogram(
     data_id: str,
