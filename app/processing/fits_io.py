@@ -333,6 +333,33 @@ def _dq_partner(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> DqPar
     return None
 
 
+def _has_wcs(header: fits.Header) -> bool:
+    return any(key in header for key in ("CTYPE1", "CRVAL1", "CD1_1", "PC1_1"))
+
+
+def _science_wcs(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> fits.Header | None:
+    """Return the WCS cards of the ``SCI`` HDU of the same shape and EXTVER as HDU ``index``, if it has one.
+
+    A JWST or HST product writes its WCS in the ``SCI`` header only; its ``ERR``, ``DQ``, ``VAR_*``
+    and ``WHT`` planes are on the same pixels, so they share it.
+    """
+    image = hdul[index]
+    for _, hdu in _iter_hdus(hdul):
+        if _name_of(hdu) != SCIENCE_EXTNAME or _ver_of(hdu) != _ver_of(image) or _hdu_shape(hdu) != shape:
+            continue
+        if not _has_wcs(hdu.header):
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                cards: fits.Header = WCS(hdu.header).to_header(relax=True)
+        except Exception as error:  # astropy raises many types for broken WCS headers
+            logger.info("wcs_parse_failed", extra={"error": type(error).__name__})
+            return None
+        return cards
+    return None
+
+
 def image_info(
     path: Path | str,
     *,
@@ -346,7 +373,8 @@ def image_info(
     (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the first cube
     (axes of length 1 do not count); :class:`NoImageData` when none qualifies. In a JWST product,
     the ``DQ`` extension of the same shape is found too (:attr:`ImageInfo.dq`), so every read masks
-    the pixels it flags.
+    the pixels it flags. An extension without WCS cards of its own (``ERR``, ``WHT``) gets those of
+    the ``SCI`` image it belongs to in its header copy.
     """
     if choice is None:
         choice = HduChoice(index=hdu_index)
@@ -360,8 +388,11 @@ def image_info(
         extname = header.get("EXTNAME")
         try:
             dq = _dq_partner(hdul, index, shape)
+            borrowed = None if _has_wcs(header) else _science_wcs(hdul, index, shape)
         except InvalidFits:  # a damaged extension after the image: the image itself is still readable
-            dq = None
+            dq, borrowed = None, None
+        if borrowed is not None:
+            header.update(borrowed)
         return ImageInfo(index, shape, bitpix, header, str(extname) if extname else None, dq)
 
 
