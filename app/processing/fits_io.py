@@ -9,6 +9,12 @@ stays at about one band whatever the file size; tile- and gzip-compressed files 
 astropy. Integer images are scaled with BSCALE/BZERO and BLANK pixels become NaN; the result is
 always float32.
 
+Which image HDU: an :class:`HduChoice` (index, or EXTNAME and EXTVER) when the caller has one,
+else the ``SCI`` extension when the file has one, else the first HDU with image data. In a JWST
+product, the ``DQ`` extension of the image's shape is read alongside, band for band with the same
+stride or blocks, and the pixels it flags with :data:`JWST_DQ_MASK` become NaN before any
+averaging, so every endpoint sees the same masked data at the cost of one more band in memory.
+
 This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
 ``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
 ``InvalidInput``) so every endpoint reports bad files the same way.
