@@ -517,12 +517,19 @@ def _owned(plane: Any) -> bool:
     return bool(getattr(plane, "owned", False))
 
 
-def _flagged(raw: Any, dq: DqPartner) -> np.ndarray:
-    """Return where the raw DQ values ``raw`` carry one of the masked bits (BZERO applied: JWST writes uint32)."""
+def _flagged(raw: Any, dq: DqPartner, *, owned: bool = False) -> np.ndarray:
+    """Return where the raw DQ values ``raw`` carry one of the masked bits.
+
+    JWST writes its uint32 DQ as int32 with ``BZERO = 2**31``: adding it only flips the sign bit,
+    so bits below it are tested on the raw values as they are (no 64-bit copy of the band), in
+    place when ``raw`` is a fresh buffer the caller gives away.
+    """
     values = np.asarray(raw)
-    if dq.bzero:
-        values = values.astype(np.int64) + np.int64(dq.bzero)
-    flagged: np.ndarray = (values & dq.bits) != 0
+    sign_bit = 1 << (values.dtype.itemsize * 8 - 1)
+    if dq.bzero and not (dq.bzero == sign_bit and dq.bits < sign_bit and values.dtype.kind == "i"):
+        values, owned = values.astype(np.int64) + np.int64(dq.bzero), True
+    bits = np.bitwise_and(values, dq.bits, out=values if owned else None)
+    flagged: np.ndarray = bits != 0
     return flagged
 
 
@@ -554,7 +561,8 @@ class _Float32Plane:
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
         out = _scale_raw(self.raw[key], self.header, compressed=self.compressed, owned=_owned(self.raw))
         if self.dq is not None and self.dq_info is not None:
-            out[_flagged(self.dq[key], self.dq_info)] = np.nan
+            flagged = _flagged(self.dq[key], self.dq_info, owned=_owned(self.dq))
+            np.copyto(out, np.float32(np.nan), where=flagged)
         return out
 
 
