@@ -261,7 +261,7 @@ def cube_info(key: str, choice: fits_io.HduChoice | None = None) -> dict[str, An
     return {
         "is_cube": True,
         "n_slices": int(info.n_slices),
-        "axis3": headers.cube_axis(header, axis),
+        "axis3": headers.cube_axis(header, axis, headers.tabulated_values(path, header, axis, info.n_slices)),
         "slice_unit": headers.slice_unit(str(header.get(f"CUNIT{axis}", "") or "")),
         "slice_label": headers.slice_label(str(header.get(f"CTYPE{axis}", "") or "")),
     }

@@ -33,6 +33,8 @@ HOT_VALUE = 5.0e5
 BLOB = (70, 100)
 SATURATED_STAR = 2  # index of the star whose peak is flagged SATURATED only (kept: a real star)
 WAVE_START, WAVE_STEP, N_WAVE = 4.90, 0.0008, 12
+#: A non-linear (prism-like) grid, written as a WAVE-TAB axis.
+PRISM_WAVES = np.geomspace(0.6, 5.3, N_WAVE).astype(np.float32)
 
 
 def _stars() -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +84,7 @@ def products(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     cube_dq[N_WAVE // 2, 4, 5] = DQ["DO_NOT_USE"]
     cube[N_WAVE // 2, 4, 5] = 1.0e6
     write_s3d(root / "jw02_ch1-short_s3d.fits", cube, wave_start_um=WAVE_START, wave_step_um=WAVE_STEP, dq=cube_dq)
+    write_s3d(root / "jw04_prism_s3d.fits", cube, wavelengths_um=PRISM_WAVES)
     wave = np.linspace(0.6, 5.3, 200)
     flux = 1e-3 * (1.0 + np.exp(-0.5 * ((wave - 3.3) / 0.05) ** 2))
     write_x1d(root / "jw03_x1d.fits", wave, flux, flux * 0.05)
@@ -310,6 +313,18 @@ def test_s3d_cube_info_reports_the_wavelength_axis(client: TestClient) -> None:
     # the ERR cube by name: the same axis; the WMAP cube too
     err = client.get("/cubeinfo/x", params={"file_path": "jw02_ch1-short_s3d.fits", "extname": "ERR"}).json()
     assert err["n_slices"] == N_WAVE
+
+
+def test_s3d_with_a_tabulated_wavelength_axis(client: TestClient) -> None:
+    r = client.get("/cubeinfo/x", params={"file_path": "jw04_prism_s3d.fits"})
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert (info["n_slices"], info["slice_label"], info["slice_unit"]) == (N_WAVE, "Wavelength", "um")
+    axis = info["axis3"]
+    assert axis["ctype3"] == "WAVE-TAB"
+    assert axis["crval3"] == pytest.approx(float(PRISM_WAVES[0]))
+    assert axis["cdelt3"] == pytest.approx(float(PRISM_WAVES[-1] - PRISM_WAVES[0]) / (N_WAVE - 1))  # mean step
+    assert axis["crpix3"] == 1.0
 
 
 def test_s3d_slice_masks_its_dq(client: TestClient) -> None:

@@ -132,12 +132,18 @@ def write_s3d(
     path: Path,
     sci: np.ndarray,
     *,
-    wave_start_um: float,
-    wave_step_um: float,
+    wave_start_um: float = 1.0,
+    wave_step_um: float = 0.001,
     dq: np.ndarray | None = None,
     sky: Sky = Sky(scale_deg=0.13 / 3600.0),
+    wavelengths_um: np.ndarray | None = None,
 ) -> Path:
-    """Write a ``_s3d`` IFU cube ``(n_wave, ny, nx)``: SCI, DQ, ERR, WMAP and a linear WAVE axis 3."""
+    """Write a ``_s3d`` IFU cube ``(n_wave, ny, nx)``: SCI, DQ, ERR, WMAP and a WAVE axis 3.
+
+    The axis is linear (``wave_start_um``, ``wave_step_um``), or with ``wavelengths_um`` tabulated
+    as the cube-building step writes a non-linear grid: ``CTYPE3 = 'WAVE-TAB'`` and the values in
+    the ``WCS-TABLE`` extension.
+    """
     shape = sci.shape
     model = datamodels.IFUCubeModel(shape)
     model.data = sci.astype(np.float32)
@@ -151,9 +157,17 @@ def write_s3d(
     _celestial(model, sky)
     info = model.meta.wcsinfo
     info.wcsaxes = 3
-    info.ctype3, info.cunit3 = "WAVE", "um"
-    info.crval3, info.cdelt3, info.crpix3 = wave_start_um, wave_step_um, 1.0
     info.pc3_3 = 1.0
+    if wavelengths_um is None:
+        info.ctype3, info.cunit3 = "WAVE", "um"
+        info.crval3, info.cdelt3, info.crpix3 = wave_start_um, wave_step_um, 1.0
+        return _save(model, path)
+    n = wavelengths_um.size
+    info.ctype3, info.cunit3 = "WAVE-TAB", "um"
+    info.crval3, info.crpix3 = 1.0, 1.0
+    info.ps3_0, info.ps3_1 = "WCS-TABLE", "wavelength"
+    model.wavedim = f"(1,{n})"
+    model.wavetable = np.array([(wavelengths_um[None, :],)], dtype=[("wavelength", "<f4", (1, n))])
     return _save(model, path)
 
 
