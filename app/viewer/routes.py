@@ -119,7 +119,8 @@ async def get_pixel_data(
     "browsed axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3, or axis n's cards when axes of length 1 "
     "such as a radio cube's Stokes axis are skipped) with a label and a normalised unit. The cube is the SCI "
     "HDU when it has 3 or more dimensions (a JWST _s3d cube: its wavelength axis), else the first such HDU; "
-    "hdu_index or extname (with extver) describes another one, a 2-D one as not a cube.",
+    "hdu_index or extname (with extver) describes another one, a 2-D one as not a cube. A tabulated axis "
+    "(CTYPE3 = 'WAVE-TAB', values in the WCS-TABLE extension) is given by its first value and mean step.",
 )
 async def get_cube_info(
     data_id: str, query: CubeInfoQueryDep, executor: ExecutorDep, file_path: str = FILE_PATH
