@@ -130,6 +130,8 @@ def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
         try:
             sources.append(load_source(file.path, channel.name, version=file.version, choice=channel.hdu))
         except (NoImageData, InvalidFits, NoCelestialWcs) as error:
+            if isinstance(error, NoImageData) and not channel.hdu.is_default:
+                raise  # the extension the client chose holds no image: say so, do not skip the file
             reason = SKIP_REASONS[type(error)]
             reasons.add(reason)
             logger.warning("composite_file_skipped", extra={"reason": reason, "channel": channel.name})

@@ -106,6 +106,8 @@ def load_source(
     try:
         info = image_info(path, choice=choice)
     except NoImageData as error:
+        if choice is not None and not choice.is_default:  # the chosen HDU: say which one it was
+            raise NoImageData(f"{error.message} (file {name})") from error
         raise NoImageData(f"No image data found in FITS file: {name}") from error
     wcs = celestial_wcs(info.header)
     if wcs is None:

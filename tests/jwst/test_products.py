@@ -294,6 +294,24 @@ def test_composite_of_three_extensions_of_one_file_is_not_grey(client: TestClien
     assert abs(grey[..., 0].mean() - grey[..., 2].mean()) < 10
 
 
+def test_composite_and_mosaic_refuse_a_bad_extension_choice(client: TestClient) -> None:
+    channel = {"file_paths": ["tile_a_i2d.fits"], "color": {"hue": 0.0}}
+    for hdu, detail in (
+        ({"extname": "NOPE"}, "its extensions are: PRIMARY, SCI, ERR, CON, WHT, VAR_POISSON"),
+        ({"extname": "ASDF"}, "holds no image data"),
+        ({"hdu_index": 99}, "out of range"),
+    ):
+        r = client.post("/composite/generate-nchannel", json={"channels": [{**channel, **hdu}]})
+        assert r.status_code == 400, r.text
+        assert detail in r.json()["detail"]
+        files = [{"file_path": "tile_a_i2d.fits", **hdu}, {"file_path": "tile_b_i2d.fits"}]
+        r = client.post("/mosaic/generate", json={"files": files})
+        assert r.status_code == 400, r.text
+        assert detail in r.json()["detail"]
+    r = client.post("/composite/generate-nchannel", json={"channels": [{**channel, "extver": 2}]})
+    assert r.status_code == 422
+
+
 # --------------------------------------------------------------------------- _s3d and _x1d
 
 
