@@ -11,6 +11,11 @@ that fallback in a response header.
 
 The backend sends every key of a request body, with an explicit ``null`` for unset optional
 values; :class:`NullMeansDefault` reads such a ``null`` as "use the default".
+
+:class:`HduSelection` is the choice of the image extension of a file (``hdu_index``, or
+``extname`` with ``extver``), shared by the viewer endpoints, the composite channels and the
+mosaic files; :meth:`HduSelection.hdu_choice` turns it into the core's
+:class:`~app.processing.fits_io.HduChoice`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.core.exceptions import InvalidRequestError
 from app.processing.enhancement import STRETCH_NAMES, StretchName, StretchSettings
+from app.processing.fits_io import HduChoice
 
 #: What to do with a stretch name outside the vocabulary.
 UnknownStretch = Literal["reject", "fallback"]
@@ -41,6 +47,47 @@ class NullMeansDefault(BaseModel):
                 if not (value is None and key in cls.model_fields and cls.model_fields[key].default is not None)
             }
         return data
+
+
+#: Longest EXTNAME a FITS header can hold (a string card's value).
+MAX_EXTNAME_CHARS = 68
+
+
+class HduSelection(NullMeansDefault):
+    """Which image extension of a file to read; nothing chosen means the default one.
+
+    The default is the ``SCI`` image HDU when the file has one (JWST and HST products, whatever its
+    index), else the first HDU with image data.
+    """
+
+    hdu_index: int = Field(
+        default=-1,
+        description="Image HDU by its 0-based index; -1 (or null) = the default: the SCI extension when the file "
+        "has one, else the first image HDU. An index past the last HDU is 400, an HDU without image data 400.",
+    )
+    extname: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_EXTNAME_CHARS,
+        description="Image HDU by its EXTNAME (case-insensitive), e.g. SCI, ERR or WHT; instead of hdu_index. "
+        "An unknown name is 400 naming the extensions the file has.",
+    )
+    extver: int | None = Field(
+        default=None, ge=1, description="EXTVER of the extname HDU; null = the first HDU of that name."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HduSelection:
+        if self.extver is not None and not self.extname:
+            raise ValueError("extver needs an extname")
+        if self.extname and self.hdu_index >= 0:
+            raise ValueError("give either hdu_index or extname, not both")
+        return self
+
+    def hdu_choice(self) -> HduChoice:
+        """Return the core's description of this choice."""
+        index = self.hdu_index if self.hdu_index >= 0 else None
+        return HduChoice(index=index, extname=self.extname, extver=self.extver)
 
 
 class DisplaySettings(NullMeansDefault):

@@ -41,7 +41,9 @@ class RegionStatisticsRequest(BaseModel):
     polygon: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
         default=None, description="Pixel vertices `[[x, y], ...]` (at least 3) when `region_type` is `polygon`."
     )
-    hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
+    hdu_index: int | None = Field(
+        default=-1, description="-1 (or null) = the default image HDU: SCI when the file has one, else the first."
+    )
 
 
 class RegionStatisticsResponse(BaseModel):
@@ -65,7 +67,9 @@ class DetectSourcesRequest(BaseModel):
     method: str | None = Field(default="auto", description="`auto`, `daofind`, `iraf` or `segmentation` (else 400).")
     npixels: int | None = Field(default=10, ge=1, le=1000)
     deblend: bool | None = True
-    hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
+    hdu_index: int | None = Field(
+        default=-1, description="-1 (or null) = the default image HDU: SCI when the file has one, else the first."
+    )
 
 
 class Source(BaseModel):

@@ -30,7 +30,7 @@ from app.core.exceptions import InvalidRequestError, UnprocessableError
 from app.processing import avm, compositing, encoding
 from app.processing.enhancement import StretchSettings
 from app.processing.errors import InvalidFits, NoImageData, UnsupportedEncoding
-from app.processing.fits_io import read_plane
+from app.processing.fits_io import HduChoice, read_plane
 from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, optimal_celestial_grid, reproject_fast
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
 from app.worker.context import local_file
@@ -49,11 +49,13 @@ SKIP_REASONS: dict[type[Exception], str] = {
 
 @dataclass(frozen=True)
 class ChannelJob:
-    """One channel as the job sees it: display name, storage keys of its files and style."""
+    """One channel as the job sees it: display name, storage keys of its files, style and image HDU."""
 
     name: str
     keys: tuple[str, ...]
     style: compositing.ChannelStyle
+    hdu: HduChoice = field(default_factory=HduChoice)
+    """The image HDU read from every file of the channel (the default one when nothing was chosen)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,10 @@ def _usable_sources(channel: ChannelJob) -> list[ImageSource]:
     for key in channel.keys:
         file = local_file(key)  # a bad key is the client's error: 403, 404 or 400
         try:
-            sources.append(load_source(file.path, channel.name, version=file.version))
+            sources.append(load_source(file.path, channel.name, version=file.version, choice=channel.hdu))
         except (NoImageData, InvalidFits, NoCelestialWcs) as error:
+            if isinstance(error, NoImageData) and not channel.hdu.is_default:
+                raise  # the extension the client chose holds no image: say so, do not skip the file
             reason = SKIP_REASONS[type(error)]
             reasons.add(reason)
             logger.warning("composite_file_skipped", extra={"reason": reason, "channel": channel.name})
@@ -206,7 +210,7 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
     total: np.ndarray | None = None
     weight: np.ndarray | None = None
     for source, factor in zip(sources, factors, strict=True):
-        plane = read_plane(source.path, hdu_index=source.info.hdu_index, max_side=max_side_for(source, factor))
+        plane = read_plane(source.path, info=source.info, max_side=max_side_for(source, factor))
         wcs = downscale_wcs(source.wcs, plane.factor)
         bbox = footprint_bbox(wcs, plane.data.shape, grid)
         if bbox is None:

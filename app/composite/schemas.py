@@ -2,7 +2,8 @@
 
 The backend sends every key, with explicit ``null`` for unset optional values; ``null`` for a field
 that has a non-null default means "use the default" (see :class:`~app.schemas.NullMeansDefault`).
-A channel's and the overall stretch group are the shared :class:`~app.schemas.DisplaySettings`:
+A channel's extension choice is the shared :class:`~app.schemas.HduSelection`. A channel's and the
+overall stretch group are the shared :class:`~app.schemas.DisplaySettings`:
 a channel's stretch is not validated (unknown names fall back to zscale, and the response says
 so), while the overall stretch must be one of the names (422 otherwise).
 """
@@ -14,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from app.processing.enhancement import CurveName, StretchName
-from app.schemas import DisplaySettings, NullMeansDefault
+from app.schemas import DisplaySettings, HduSelection, NullMeansDefault
 
 #: A channel's stretches: the shared ones plus ``auto``, which picks its parameters from the data.
 ChannelStretch = StretchName | Literal["auto"]
@@ -36,8 +37,13 @@ class ChannelColor(NullMeansDefault):
         return self
 
 
-class NChannelConfig(DisplaySettings):
-    """One channel: its files, its display settings and its colour."""
+class NChannelConfig(DisplaySettings, HduSelection):
+    """One channel: its files, its display settings, its colour, and the extension read from every file.
+
+    ``hdu_index`` or ``extname`` (with ``extver``) applies to each file of the channel, so three
+    channels can take the SCI, ERR and WHT extensions of one file; unset, a file's SCI image HDU
+    (else its first image HDU) is read.
+    """
 
     file_paths: list[str] = Field(min_length=1, description="Storage keys of the channel's files.")
     stretch: ChannelStretch | str = Field(

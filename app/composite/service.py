@@ -80,7 +80,7 @@ def build_job(request: NChannelCompositeRequest, settings: Settings) -> Composit
             rgb=tuple(color.rgb) if color.rgb is not None else None,  # type: ignore[arg-type]
             luminance=color.luminance,
         )
-        channels.append(ChannelJob(name=name, keys=tuple(channel.file_paths), style=style))
+        channels.append(ChannelJob(name=name, keys=tuple(channel.file_paths), style=style, hdu=channel.hdu_choice()))
     overall = None
     if request.overall is not None:
         overall = core_stretch(request.overall, request.overall.stretch)

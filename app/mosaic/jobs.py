@@ -32,7 +32,7 @@ from app import __version__
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError, PayloadTooLargeError
 from app.processing import coadd, colormaps, encoding
 from app.processing.enhancement import LimitsMethod, StretchSettings, display_limits
-from app.processing.fits_io import image_info, read_plane, read_window
+from app.processing.fits_io import HduChoice, ImageInfo, image_info, read_plane, read_window
 from app.processing.provenance import mosaic_header
 from app.processing.reprojection import (
     Grid,
@@ -84,6 +84,8 @@ class MosaicJob:
     """Storage prefix of the blocks of a mosaic built by blocks."""
     temp_dir: str | None = None
     match_background: bool = False
+    hdus: tuple[HduChoice, ...] = ()
+    """The image HDU of each key (empty, or one per key; the default HDU where nothing was chosen)."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +145,25 @@ def _checked_path(key: str, max_file_bytes: int | None) -> str:
     return str(path)
 
 
-def load_sources(keys: tuple[str, ...], *, max_file_bytes: int | None = None) -> list[ImageSource]:
+def load_sources(
+    keys: tuple[str, ...], *, max_file_bytes: int | None = None, hdus: tuple[HduChoice, ...] = ()
+) -> list[ImageSource]:
     """Return the inputs from their headers (with their weight extensions); 400 naming a bad file.
 
     Every key is opened and size-checked first, so a bad key or an oversized file answers before
-    any header is parsed.
+    any header is parsed. ``hdus`` chooses each key's image HDU (the default HDU when empty).
     """
     paths = [_checked_path(key, max_file_bytes) for key in keys]
-    return [load_source(path, Path(key).name, with_weights=True) for path, key in zip(paths, keys, strict=True)]
+    choices = hdus or (HduChoice(),) * len(keys)
+    return [
+        load_source(path, Path(key).name, with_weights=True, choice=choice)
+        for path, key, choice in zip(paths, keys, choices, strict=True)
+    ]
+
+
+def job_sources(job: MosaicJob) -> list[ImageSource]:
+    """Return the inputs of ``job`` (:func:`load_sources` with its size limit and HDU choices)."""
+    return load_sources(job.keys, max_file_bytes=job.max_file_bytes, hdus=job.hdus)
 
 
 def plan_grid(sources: list[ImageSource], job: MosaicJob) -> tuple[Grid, float]:
@@ -175,42 +188,58 @@ def plan_grid(sources: list[ImageSource], job: MosaicJob) -> tuple[Grid, float]:
 
 
 def uses_weights(sources: list[ImageSource]) -> bool:
-    """Say whether the mean is inverse-variance weighted: every input has a WHT or ERR extension."""
+    """Say whether the mean is inverse-variance weighted: every input has an ERR, VAR_* or WHT extension."""
     return bool(sources) and all(s.weights is not None for s in sources)
 
 
-def _read_onto(source: ImageSource, grid: Grid, hdu_index: int) -> tuple[np.ndarray, WCS] | None:
-    """Read the part of ``source`` (HDU ``hdu_index``) that ``grid`` samples, with its WCS; None if disjoint.
+def _read_onto(source: ImageSource, grid: Grid, info: ImageInfo) -> tuple[np.ndarray, WCS] | None:
+    """Read the part of ``source`` (the HDU of ``info``) that ``grid`` samples, with its WCS; None if disjoint.
 
     At the grid's own resolution only the window the grid needs is read, so a block of a huge
     mosaic costs a block-sized read; a coarser grid reads the whole plane block-averaged.
     """
     factor = read_factor(source, grid)
     if factor > 1:
-        plane = read_plane(source.path, hdu_index=hdu_index, max_side=max_side_for(source, factor))
+        plane = read_plane(source.path, info=info, max_side=max_side_for(source, factor))
         return plane.data, downscale_wcs(source.wcs, plane.factor)
     window = input_window(source.wcs, source.shape, grid)
     if window is None:
         return None
     y0, y1, x0, x1 = window
-    info = source.info if hdu_index == source.info.hdu_index else image_info(source.path, hdu_index=hdu_index)
     data = read_window(source.path, info, rows=slice(y0, y1), cols=slice(x0, x1))
     return data, window_wcs(source.wcs, y0, x0)
 
 
-def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox) -> np.ndarray:
-    """Return inverse-variance weights of ``source`` (WHT, or 1/ERR^2) reprojected onto ``bbox`` of ``grid``."""
+def _read_weights(source: ImageSource, grid: Grid) -> tuple[np.ndarray, WCS] | None:
+    """Read the weights of ``source`` as ``_read_onto`` reads its image: WHT, 1/ERR**2 or 1/sum(VAR_*)."""
     if source.weights is None:
         raise ValueError(f"{source.name} has no weight extension")
-    index, kind = source.weights
-    read = _read_onto(source, grid, index)
+    kind, indices = source.weights.kind, source.weights.hdu_indices
+    values: np.ndarray | None = None
+    wcs: WCS | None = None
+    for index in indices:
+        read = _read_onto(source, grid, image_info(source.path, hdu_index=index))
+        if read is None:
+            return None
+        part, wcs = read
+        values = part if values is None else values + part
+    if values is None or wcs is None:
+        return None
+    if kind != "WHT":
+        variance = values * values if kind == "ERR" else values
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.float32(1.0) / variance
+    values[~(np.isfinite(values) & (values > 0))] = np.nan
+    return values, wcs
+
+
+def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox) -> np.ndarray:
+    """Return the inverse-variance weights of ``source`` reprojected onto ``bbox`` of ``grid``."""
+    read = _read_weights(source, grid)
     y0, y1, x0, x1 = bbox
     if read is None:
         return np.full((y1 - y0, x1 - x0), np.nan, dtype=np.float32)
-    values, wcs = read
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = values if kind == "WHT" else np.float32(1.0) / (values * values)
-    weights[~(np.isfinite(weights) & (weights > 0))] = np.nan
+    weights, wcs = read
     return reproject_fast(weights, wcs, grid.cutout(y0, y1, x0, x1))
 
 
@@ -226,7 +255,7 @@ def reprojected_tiles(
     ``offsets`` (one per source) are subtracted from the tiles (background matching).
     """
     for index, source in enumerate(sources):
-        read = _read_onto(source, grid, source.info.hdu_index)
+        read = _read_onto(source, grid, source.info)
         if read is None:
             continue
         data, wcs = read
@@ -354,7 +383,7 @@ def _overlaps(a: coadd.Bbox, b: coadd.Bbox) -> bool:
 
 def plan_mosaic(job: MosaicJob) -> tuple[list[ImageSource], MosaicPlan]:
     """Read the headers, size the grid (413 above the limit), measure background offsets and cut blocks."""
-    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
+    sources = job_sources(job)
     grid, factor = plan_grid(sources, job)
     offsets = background_offsets(sources, grid) if job.match_background else None
     side = block_side(job.memory_budget_bytes, grid.nx)
@@ -416,7 +445,7 @@ def mosaic_block(job: MosaicJob, plan: MosaicPlan, index: int) -> str:
     """Build block ``index`` of a planned mosaic and store it; return its storage key."""
     if job.scratch_prefix is None:
         raise ValueError("a mosaic by blocks needs a scratch_prefix")
-    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
+    sources = job_sources(job)
     data = compute_block(sources, plan, index, job)
     fd, path = tempfile.mkstemp(prefix="jwst-block-", suffix=".npy", dir=job.temp_dir)
     os.close(fd)
@@ -446,7 +475,7 @@ def _bands_from_blocks(plan: MosaicPlan, keys: tuple[str, ...]) -> Iterator[np.n
 def assemble_mosaic(job: MosaicJob, plan: MosaicPlan, keys: tuple[str, ...]) -> MosaicOutput:
     """Put the stored blocks together into the output (a FITS written band by band, or the picture)."""
     started = time.perf_counter()
-    sources = load_sources(job.keys, max_file_bytes=job.max_file_bytes)
+    sources = job_sources(job)
     output = _finish(sources, plan, job, _bands_from_blocks(plan, keys))
     logger.info(
         "mosaic_done",

@@ -6,13 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas import DisplaySettings, NullMeansDefault
+from app.schemas import DisplaySettings, HduSelection, NullMeansDefault
 
 CombineMethod = Literal["mean", "sum", "first", "last", "min", "max", "median"]
 
 
-class MosaicFile(DisplaySettings):
-    """One input file and its display settings (only the first file's are used for PNG/JPEG)."""
+class MosaicFile(DisplaySettings, HduSelection):
+    """One input file, its extension and its display settings (only the first file's are used for PNG/JPEG).
+
+    ``hdu_index`` or ``extname`` (with ``extver``) chooses the file's image extension; unset, its
+    SCI image HDU (else its first image HDU).
+    """
 
     file_path: str = Field(description="Storage key of the FITS file.")
 
@@ -25,7 +29,11 @@ class MosaicRequest(NullMeansDefault):
     quality: int = Field(default=95, ge=1, le=100)
     width: int | None = Field(default=None, gt=0, le=8000)
     height: int | None = Field(default=None, gt=0, le=8000)
-    combine_method: CombineMethod = "mean"
+    combine_method: CombineMethod = Field(
+        default="mean",
+        description="How overlapping files combine. `mean` is inverse-variance weighted when every file carries "
+        "weights of its image's shape: 1/ERR**2, else 1/sum(VAR_*), else WHT (X-Mosaic-Weighting says so).",
+    )
     cmap: str = "grayscale"
     match_background: bool = Field(
         default=False,

@@ -84,6 +84,7 @@ def build_job(request: MosaicRequest, settings: Settings, *, output_key: str | N
         output_key = f"{prefix}.fits"
     return MosaicJob(
         keys=tuple(item.file_path for item in request.files),
+        hdus=tuple(item.hdu_choice() for item in request.files),
         output_format=request.output_format,
         quality=request.quality,
         width=request.width,

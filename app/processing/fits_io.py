@@ -17,6 +17,12 @@ for a whole-file stream, ``ZNAXISn`` x ``ZBITPIX`` for a tiled image) is checked
 running job's inflation budget (:func:`inflate_budget`, :class:`BudgetExceeded` above it). A plain
 file read in bands or windows inflates nothing and keeps working at any size.
 
+Which image HDU: an :class:`HduChoice` (index, or EXTNAME and EXTVER) when the caller has one,
+else the ``SCI`` extension when the file has one, else the first HDU with image data. In a JWST
+product, the ``DQ`` extension of the image's shape is read alongside, band for band with the same
+stride or blocks, and the pixels it flags with :data:`JWST_DQ_MASK` become NaN before any
+averaging, so every endpoint sees the same masked data at the cost of one more band in memory.
+
 This module raises the core's errors of :mod:`app.processing.errors` (``InvalidFits`` and its
 ``UnsupportedEncoding`` for Unix-compressed ``.Z`` files, ``NoImageData``, ``BudgetExceeded``,
 ``InvalidInput``) so every endpoint reports bad files the same way.
@@ -69,6 +75,50 @@ def inflate_limit() -> int:
     return _inflate_limit.get()
 
 
+#: JWST DQ bits (``stdatamodels`` ``dqflags.pixel``) whose pixels are read as NaN. DO_NOT_USE is
+#: the pipeline's own "exclude this pixel" flag (set on dead, fully saturated, outlier and other
+#: unusable pixels) and NON_SCIENCE marks detector areas outside the science aperture: the two the
+#: resample step leaves out by default. DEAD and HOT are detector defects that never carry sky
+#: signal, even when a reference file flags them without DO_NOT_USE. SATURATED, JUMP_DET, WARM and
+#: the rest are kept: a partly saturated pixel at the core of a bright star still has a valid slope
+#: from its unsaturated groups, and a jump is corrected, so masking them would cut real stars.
+JWST_DQ_DO_NOT_USE = 1
+JWST_DQ_NON_SCIENCE = 512
+JWST_DQ_DEAD = 1024
+JWST_DQ_HOT = 2048
+JWST_DQ_MASK = JWST_DQ_DO_NOT_USE | JWST_DQ_NON_SCIENCE | JWST_DQ_DEAD | JWST_DQ_HOT
+#: EXTNAME of the image a JWST (or HST) product is about: the default image HDU when present.
+SCIENCE_EXTNAME = "SCI"
+
+
+@dataclass(frozen=True)
+class HduChoice:
+    """Which image HDU of a file to read: by index, by EXTNAME (and EXTVER), or the default.
+
+    The default (no index, or a negative one, and no name) is the ``SCI`` image HDU when the file
+    has one, else the first HDU with image data.
+    """
+
+    index: int | None = None
+    extname: str | None = None
+    extver: int | None = None
+
+    @property
+    def is_default(self) -> bool:
+        """Whether nothing was chosen (the default HDU is used)."""
+        return (self.index is None or self.index < 0) and not self.extname
+
+
+@dataclass(frozen=True)
+class DqPartner:
+    """Where a JWST data-quality plane of the image lives and how to read it."""
+
+    hdu_index: int
+    bitpix: int
+    bzero: int
+    bits: int = JWST_DQ_MASK
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What the headers say about the chosen image HDU (no pixel read)."""
@@ -80,6 +130,8 @@ class ImageInfo:
     extname: str | None
     inflated_bytes: int = 0
     """Bytes that must be inflated to read the HDU's data: 0 for a plain file."""
+    dq: DqPartner | None = None
+    """The JWST data-quality extension of the same shape whose flagged pixels are read as NaN, if any."""
 
     @property
     def label(self) -> str:
@@ -233,47 +285,171 @@ def _squeezed_ndim(shape: tuple[int, ...]) -> int:
     return 2 + sum(1 for n in shape[:-2] if n > 1)
 
 
+def _name_of(hdu: Any) -> str:
+    """EXTNAME of ``hdu``, upper case and stripped (``PRIMARY`` for a primary HDU without one)."""
+    return str(hdu.name or "").strip().upper()
+
+
+def _ver_of(hdu: Any) -> int:
+    """EXTVER of ``hdu`` (1 when the card is missing or not an integer)."""
+    try:
+        return int(hdu.ver)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _by_index(hdus: dict[int, Any], index: int) -> tuple[int, tuple[int, ...]]:
+    if index not in hdus:
+        raise InvalidInput(f"hdu_index {index} out of range (file has {len(hdus)} HDUs)")
+    shape = _hdu_shape(hdus[index])
+    if shape is None:
+        raise NoImageData(f"HDU {index} holds no image data")
+    return index, shape
+
+
+def _by_name(hdus: dict[int, Any], extname: str, extver: int | None) -> tuple[int, tuple[int, ...]]:
+    wanted = extname.strip().upper()
+    for index, hdu in hdus.items():
+        if _name_of(hdu) == wanted and (extver is None or _ver_of(hdu) == extver):
+            shape = _hdu_shape(hdu)
+            if shape is None:
+                raise NoImageData(f"HDU {index} ({wanted}) holds no image data")
+            return index, shape
+    named = [(_name_of(h), _ver_of(h)) for h in hdus.values() if _name_of(h)]
+    listed = ", ".join(dict.fromkeys(name if ver == 1 else f"{name},{ver}" for name, ver in named))
+    which = f"{wanted},{extver}" if extver is not None else wanted
+    raise InvalidInput(f"No HDU with extname {which} in the file; its extensions are: {listed or 'none named'}")
+
+
 def find_image_hdu(
-    hdul: fits.HDUList, hdu_index: int | None = None, *, min_ndim: int = 2
+    hdul: fits.HDUList,
+    hdu_index: int | None = None,
+    *,
+    min_ndim: int = 2,
+    extname: str | None = None,
+    extver: int | None = None,
 ) -> tuple[int, tuple[int, ...]]:
-    """Return ``(index, shape)`` of the first HDU with >= ``min_ndim``-D image data, or of ``hdu_index``.
+    """Return ``(index, shape)`` of the chosen image HDU.
+
+    ``hdu_index`` (>= 0) or ``extname`` (with ``extver``, else the first HDU of that name) chooses
+    an HDU; otherwise the ``SCI`` image HDU with >= ``min_ndim`` dimensions is taken when the file
+    has one (a JWST or HST product, whatever its index), else the first such HDU.
 
     Raises
     ------
     NoImageData
-        No such HDU, or the given one holds no image.
+        No such HDU, or the chosen one holds no image.
     InvalidInput
-        ``hdu_index`` is out of range.
+        ``hdu_index`` is out of range, or no HDU has the name ``extname`` (the message lists the
+        names there are).
     """
     if hdu_index is not None and hdu_index >= 0:
-        hdus = dict(_iter_hdus(hdul))
-        if hdu_index not in hdus:
-            raise InvalidInput(f"hdu_index {hdu_index} out of range (file has {len(hdus)} HDUs)")
-        shape = _hdu_shape(hdus[hdu_index])
-        if shape is None:
-            raise NoImageData(f"HDU {hdu_index} holds no image data")
-        return hdu_index, shape
+        return _by_index(dict(_iter_hdus(hdul)), hdu_index)
+    if extname:
+        return _by_name(dict(_iter_hdus(hdul)), extname, extver)
+    first: tuple[int, tuple[int, ...]] | None = None
     for index, hdu in _iter_hdus(hdul):
         shape = _hdu_shape(hdu)
-        if shape is not None and _squeezed_ndim(shape) >= min_ndim:
+        if shape is None or _squeezed_ndim(shape) < min_ndim:
+            continue
+        if _name_of(hdu) == SCIENCE_EXTNAME:
             return index, shape
-    raise NoImageData()
+        if first is None:
+            first = (index, shape)
+    if first is None:
+        raise NoImageData()
+    return first
 
 
-def image_info(path: Path | str, *, hdu_index: int | None = None, min_ndim: int = 2) -> ImageInfo:
+def _is_jwst_product(hdul: fits.HDUList) -> bool:
+    """Whether the file is a JWST pipeline product: ``TELESCOP = 'JWST'``, or the ASDF extension of a datamodel."""
+    telescope = str(hdul[0].header.get("TELESCOP", "")).strip().upper()
+    return telescope == "JWST" or any(_name_of(hdu) == "ASDF" for _, hdu in _iter_hdus(hdul))
+
+
+def _dq_partner(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> DqPartner | None:
+    """Return the ``DQ`` extension of a JWST product that flags the image HDU ``index`` (same shape and EXTVER).
+
+    Only JWST products: other missions' DQ bits mean other things (in HST files bit 1 is a
+    Reed-Solomon error, not "do not use").
+    """
+    image = hdul[index]
+    if _name_of(image) == "DQ" or not _is_jwst_product(hdul):
+        return None
+    for dq_index, hdu in _iter_hdus(hdul):
+        if _name_of(hdu) != "DQ" or _ver_of(hdu) != _ver_of(image) or _hdu_shape(hdu) != shape:
+            continue
+        bitpix = int(hdu.header.get("BITPIX", 0))
+        if bitpix not in (8, 16, 32, 64) or isinstance(hdu, fits.CompImageHDU):
+            return None
+        return DqPartner(dq_index, bitpix, int(hdu.header.get("BZERO", 0)))
+    return None
+
+
+def _has_wcs(header: fits.Header) -> bool:
+    return any(key in header for key in ("CTYPE1", "CRVAL1", "CD1_1", "PC1_1"))
+
+
+def _science_wcs(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> fits.Header | None:
+    """Return the WCS cards of the ``SCI`` HDU of the same shape and EXTVER as HDU ``index``, if it has one.
+
+    A JWST or HST product writes its WCS in the ``SCI`` header only; its ``ERR``, ``DQ``, ``VAR_*``
+    and ``WHT`` planes are on the same pixels, so they share it.
+    """
+    image = hdul[index]
+    for _, hdu in _iter_hdus(hdul):
+        if _name_of(hdu) != SCIENCE_EXTNAME or _ver_of(hdu) != _ver_of(image) or _hdu_shape(hdu) != shape:
+            continue
+        if not _has_wcs(hdu.header):
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                cards: fits.Header = WCS(hdu.header).to_header(relax=True)
+        except Exception as error:  # astropy raises many types for broken WCS headers
+            logger.info("wcs_parse_failed", extra={"error": type(error).__name__})
+            return None
+        return cards
+    return None
+
+
+def image_info(
+    path: Path | str,
+    *,
+    hdu_index: int | None = None,
+    min_ndim: int = 2,
+    choice: HduChoice | None = None,
+) -> ImageInfo:
     """Headers-only description of the image HDU of ``path``.
 
-    ``min_ndim`` (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the
-    first cube (axes of length 1 do not count); :class:`NoImageData` when none qualifies.
+    ``choice`` (or just ``hdu_index``) picks the HDU (:func:`find_image_hdu`). ``min_ndim``
+    (default 2) skips HDUs with fewer dimensions when searching, e.g. 3 to find the first cube
+    (axes of length 1 do not count); :class:`NoImageData` when none qualifies. In a JWST product,
+    the ``DQ`` extension of the same shape is found too (:attr:`ImageInfo.dq`), so every read masks
+    the pixels it flags. An extension without WCS cards of its own (``ERR``, ``WHT``) gets those of
+    the ``SCI`` image it belongs to in its header copy.
     """
+    if choice is None:
+        choice = HduChoice(index=hdu_index)
     with open_fits(path) as hdul:
-        index, shape = find_image_hdu(hdul, hdu_index, min_ndim=min_ndim)
+        index, shape = find_image_hdu(
+            hdul, choice.index, min_ndim=min_ndim, extname=choice.extname, extver=choice.extver
+        )
         hdu = hdul[index]
         header = checked_header(hdu, index).copy()
         bitpix = int(header.get("BITPIX", -32))
         extname = header.get("EXTNAME")
+        try:
+            dq = _dq_partner(hdul, index, shape)
+            borrowed = None if _has_wcs(header) else _science_wcs(hdul, index, shape)
+        except InvalidFits:  # a damaged extension after the image: the image itself is still readable
+            dq, borrowed = None, None
+        if borrowed is not None:
+            header.update(borrowed)
         label = str(extname).strip() if extname else None
-        return ImageInfo(index, shape, bitpix, header, label or None, _inflated_bytes(hdu, shape, bitpix))
+        return ImageInfo(
+            index, shape, bitpix, header, label or None, inflated_bytes=_inflated_bytes(hdu, shape, bitpix), dq=dq
+        )
 
 
 def checked_header(hdu: Any, index: int) -> fits.Header:
@@ -436,14 +612,63 @@ def _owned(plane: Any) -> bool:
     return bool(getattr(plane, "owned", False))
 
 
-def _banded_scale(plane: Any, header: fits.Header, compressed: bool) -> np.ndarray:
+def _flagged(raw: Any, dq: DqPartner, *, owned: bool = False) -> np.ndarray:
+    """Return where the raw DQ values ``raw`` carry one of the masked bits.
+
+    JWST writes its uint32 DQ as int32 with ``BZERO = 2**31``: adding it only flips the sign bit,
+    so bits below it are tested on the raw values as they are (no 64-bit copy of the band), in
+    place when ``raw`` is a fresh buffer the caller gives away.
+    """
+    values = np.asarray(raw)
+    sign_bit = 1 << (values.dtype.itemsize * 8 - 1)
+    if dq.bzero and not (dq.bzero == sign_bit and dq.bits < sign_bit and values.dtype.kind == "i"):
+        values, owned = values.astype(np.int64) + np.int64(dq.bzero), True
+    bits = np.bitwise_and(values, dq.bits, out=values if owned else None)
+    flagged: np.ndarray = bits != 0
+    return flagged
+
+
+class _Float32Plane:
+    """One plane as float32 rows: BSCALE/BZERO/BLANK applied and, with a DQ plane, its flagged pixels NaN.
+
+    Indexing (``plane[rows, cols]``) reads the science rows and the same rows of the DQ plane the
+    same way (a band, a stride), so masking costs one more read of the same shape, never a full
+    DQ array.
+    """
+
+    def __init__(
+        self, raw: Any, header: fits.Header, *, compressed: bool, dq: Any = None, dq_info: DqPartner | None = None
+    ) -> None:
+        self.raw = raw
+        self.header = header
+        self.compressed = compressed
+        self.dq = dq
+        self.dq_info = dq_info
+        ny, nx = raw.shape
+        self.shape = (int(ny), int(nx))
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        """Bytes one pixel of a band costs while read (raw, float32 result and the DQ test)."""
+        raw = max(int(np.dtype(self.raw.dtype).itemsize), 4) * 2
+        return raw + (16 if self.dq is not None else 0)
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        out = _scale_raw(self.raw[key], self.header, compressed=self.compressed, owned=_owned(self.raw))
+        if self.dq is not None and self.dq_info is not None:
+            flagged = _flagged(self.dq[key], self.dq_info, owned=_owned(self.dq))
+            np.copyto(out, np.float32(np.nan), where=flagged)
+        return out
+
+
+def _banded_scale(plane: _Float32Plane) -> np.ndarray:
     """Convert the whole plane to float32 band by band (no full-size raw copy beside the result)."""
     ny, nx = plane.shape
     out = np.empty((ny, nx), dtype=np.float32)
-    band = max(1, BAND_BYTES // max(1, nx * 8))
+    band = max(1, BAND_BYTES // max(1, nx * plane.bytes_per_pixel))
     for start in range(0, ny, band):
         stop = min(ny, start + band)
-        out[start:stop] = _scale_raw(plane[start:stop, :], header, compressed=compressed, owned=_owned(plane))
+        out[start:stop] = plane[start:stop, :]
     return out
 
 
@@ -454,7 +679,7 @@ def downscale_factor(ny: int, nx: int, max_side: int | None) -> int:
     return math.ceil(max(ny, nx) / max_side)
 
 
-def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) -> np.ndarray:
+def _block_mean(plane: _Float32Plane, factor: int) -> np.ndarray:
     """Block-average a 2-D array in row bands, ignoring NaN; partial blocks at the edges are kept.
 
     The result is ``ceil(ny / factor) x ceil(nx / factor)`` (the shape a stride read gives): the last
@@ -463,14 +688,12 @@ def _block_mean(plane: Any, factor: int, header: fits.Header, compressed: bool) 
     """
     ny, nx = plane.shape
     out_ny, out_nx = -(-ny // factor), -(-nx // factor)
-    row_bytes = nx * max(np.dtype(plane.dtype).itemsize, 4) * 2
+    row_bytes = nx * plane.bytes_per_pixel
     band_blocks = max(1, BAND_BYTES // (row_bytes * factor))
     out = np.empty((out_ny, out_nx), dtype=np.float32)
     for start in range(0, out_ny, band_blocks):
         stop = min(out_ny, start + band_blocks)
-        band = _scale_raw(
-            plane[start * factor : min(ny, stop * factor), :], header, compressed=compressed, owned=_owned(plane)
-        )
+        band = plane[start * factor : min(ny, stop * factor), :]
         band = _pad_to_blocks(band, (stop - start) * factor, out_nx * factor)
         finite = np.isfinite(band)
         if finite.all():
@@ -509,8 +732,8 @@ def _block_sum(band: np.ndarray, factor: int) -> np.ndarray:
     return cols
 
 
-def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
-    """Pick what to read the plane from: plain file reads when possible, else the HDU's data or section."""
+def _raw_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, ...], *, compressed: bool) -> Any:
+    """Pick what to read the raw plane from: plain file reads when possible, else the HDU's data or section."""
     plane: Any = _file_rows(path, hdu, info, lead)
     if plane is None:
         source: Any = hdu.section if compressed else hdu.data
@@ -520,15 +743,26 @@ def _plane_source(path: Path | str, hdu: Any, info: ImageInfo, lead: tuple[int, 
     return plane
 
 
-def _downscaled(
-    plane: Any, factor: int, method: DownscaleMethod, header: fits.Header, *, compressed: bool
-) -> np.ndarray:
+def _plane_source(path: Path | str, hdul: fits.HDUList, info: ImageInfo, lead: tuple[int, ...]) -> _Float32Plane:
+    """Return the float32 reader of one plane of the image HDU of ``info``, masked by its DQ plane if it has one."""
+    hdu = hdul[info.hdu_index]
+    compressed = isinstance(hdu, fits.CompImageHDU)
+    raw = _raw_source(path, hdu, info, lead, compressed=compressed)
+    dq = None
+    if info.dq is not None:
+        dq_hdu = hdul[info.dq.hdu_index]
+        dq_info = ImageInfo(info.dq.hdu_index, info.shape, info.dq.bitpix, dq_hdu.header, "DQ")
+        dq = _raw_source(path, dq_hdu, dq_info, lead, compressed=False)
+    return _Float32Plane(raw, info.header, compressed=compressed, dq=dq, dq_info=info.dq)
+
+
+def _downscaled(plane: _Float32Plane, factor: int, method: DownscaleMethod) -> np.ndarray:
     """Convert the plane to float32, downscaled by ``factor`` with ``method`` (as is when ``factor`` is 1)."""
     if factor == 1:
-        return _banded_scale(plane, header, compressed)
+        return _banded_scale(plane)
     if method == "stride":
-        return _scale_raw(plane[::factor, ::factor], header, compressed=compressed, owned=_owned(plane))
-    return _block_mean(plane, factor, header, compressed)
+        return plane[::factor, ::factor]
+    return _block_mean(plane, factor)
 
 
 def read_plane(
@@ -541,6 +775,7 @@ def read_plane(
     max_elements: int | None = None,
     factor: int | None = None,
     info: ImageInfo | None = None,
+    choice: HduChoice | None = None,
 ) -> Plane:
     """Read one 2-D plane as float32, downscaled so its longer side is at most ``max_side``.
 
@@ -563,14 +798,16 @@ def read_plane(
         keeps the result at least as large as a target size before a final exact resize.
     info
         The :func:`image_info` of the same file and HDU when the caller already has it (saves
-        parsing the headers twice); ``hdu_index`` is then ignored.
+        parsing the headers twice); ``hdu_index`` and ``choice`` are then ignored.
+    choice
+        The HDU to read by index or EXTNAME (:class:`HduChoice`); overrides ``hdu_index``.
     """
     if factor is not None and factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
     if method not in ("block", "stride"):
         raise ValueError(f"method must be 'block' or 'stride', got {method!r}")
     if info is None:
-        info = image_info(path, hdu_index=hdu_index)
+        info = image_info(path, hdu_index=hdu_index, choice=choice)
     if max_elements is not None:
         check_elements(info, max_elements)
     check_inflation(info)
@@ -579,12 +816,10 @@ def read_plane(
         factor = downscale_factor(info.ny, info.nx, max_side)
     factor = min(factor, max(info.ny, info.nx))
     with open_fits(path) as hdul:
-        hdu = hdul[info.hdu_index]
-        compressed = isinstance(hdu, fits.CompImageHDU)
         lead = _leading_index(info, used_slice)
         try:
-            plane = _plane_source(path, hdu, info, lead, compressed=compressed)
-            data = _downscaled(plane, factor, method, info.header, compressed=compressed)
+            plane = _plane_source(path, hdul, info, lead)
+            data = _downscaled(plane, factor, method)
         except Exception as error:
             raise _read_error(info, error) from error
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)
@@ -636,7 +871,15 @@ def read_window(path: Path | str, info: ImageInfo, *, rows: slice, cols: slice, 
             source: Any = hdu.section if compressed else hdu.data
             if source is None:
                 raise NoImageData()
-            return _scale_raw(source[(*lead, rows, cols)], info.header, compressed=compressed)
+            dq_source = hdul[info.dq.hdu_index].data if info.dq is not None else None
+            plane = _Float32Plane(
+                source[lead] if lead else source,
+                info.header,
+                compressed=compressed,
+                dq=dq_source[lead] if dq_source is not None and lead else dq_source,
+                dq_info=info.dq,
+            )
+            return plane[rows, cols]
         except Exception as error:
             raise _read_error(info, error) from error
 

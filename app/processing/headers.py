@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from app.processing.fits_io import celestial_wcs
+from app.processing.fits_io import celestial_wcs, open_fits
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -147,13 +147,51 @@ def slice_unit(cunit3: str) -> str:
     return _UNITS.get(raw.lower(), raw)
 
 
-def cube_axis(header: Any, axis: int = 3) -> dict[str, Any] | None:
+#: Where a ``-TAB`` axis keeps its values when the header does not say (the JWST ``_s3d`` layout).
+DEFAULT_TABLE_EXTNAME = "WCS-TABLE"
+DEFAULT_TABLE_COLUMN = "wavelength"
+
+
+def tabulated_values(path: Any, header: Any, axis: int, n_values: int) -> np.ndarray | None:
+    """Return the ``n_values`` coordinates of a tabulated (``CTYPEn = '...-TAB'``) axis, or ``None``.
+
+    The values are the first row of column ``PSn_1`` of the table extension ``PSn_0`` (default
+    ``WCS-TABLE`` and ``wavelength``, where a JWST ``_s3d`` cube with a non-linear wavelength grid
+    keeps them). They are read directly: the cube-building pipeline writes the array's ``TDIM`` in
+    an order that astropy's ``-TAB`` reader does not accept.
+    """
+    if not str(header.get(f"CTYPE{axis}", "")).upper().endswith("-TAB"):
+        return None
+    extname = str(header.get(f"PS{axis}_0", DEFAULT_TABLE_EXTNAME)).strip()
+    column = str(header.get(f"PS{axis}_1", DEFAULT_TABLE_COLUMN)).strip()
+    try:
+        with open_fits(path) as hdul:
+            table = hdul[extname]
+            names = {name.lower(): name for name in table.columns.names}
+            values = np.ravel(np.asarray(table.data[names[column.lower()]][0], dtype=np.float64))
+    except (KeyError, IndexError, TypeError, ValueError, OSError, AttributeError):
+        return None
+    if values.size != n_values or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def cube_axis(header: Any, axis: int = 3, tabulated: np.ndarray | None = None) -> dict[str, Any] | None:
     """Describe the browsed axis ``axis`` (CRVALn, CDELTn or CDn_n, CRPIXn, CUNITn, CTYPEn).
 
     The keys keep the contract's names (``crval3``, ...) whichever FITS axis is browsed (the
     spectral axis 3 of a radio cube whose Stokes axis 4 has length 1, for instance); ``None``
-    without CRVALn and a step.
+    without CRVALn and a step. A tabulated axis (``tabulated``, from :func:`tabulated_values`) is
+    described by its first value and its mean step, at pixel 1.
     """
+    if tabulated is not None and tabulated.size >= 2:
+        return {
+            "crval3": float(tabulated[0]),
+            "cdelt3": float((tabulated[-1] - tabulated[0]) / (tabulated.size - 1)),
+            "crpix3": 1.0,
+            "cunit3": str(header.get(f"CUNIT{axis}", "") or ""),
+            "ctype3": str(header.get(f"CTYPE{axis}", "") or ""),
+        }
     step = header.get(f"CDELT{axis}", header.get(f"CD{axis}_{axis}"))
     if f"CRVAL{axis}" not in header or step is None:
         return None

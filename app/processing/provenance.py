@@ -140,8 +140,8 @@ def _add_history(
     header.add_history(f"Mosaic of {n_inputs} files combined with '{method}' by jwst-engine.")
     header.add_history("Inputs reprojected (bilinear) onto a north-up TAN grid; exact zeros masked.")
     if method == "mean" and weighted:
-        header["COMBWGT"] = ("inverse-variance", "mean weighted by WHT or 1/ERR**2")
-        header.add_history("Mean weighted by inverse variance (WHT or ERR extensions).")
+        header["COMBWGT"] = ("inverse-variance", "mean weighted by 1/ERR**2, 1/sum(VAR_*) or WHT")
+        header.add_history("Mean weighted by inverse variance (ERR, else VAR_*, else WHT extensions).")
     if offsets is not None:
         header["BKGMATCH"] = (True, "per-input background offsets subtracted")
         header.add_history("Background matched: offsets subtracted per input (SRCMETA keyword BKGOFFST).")

@@ -1,5 +1,9 @@
 """Inputs of composites and mosaics, known from their headers: image HDU, celestial WCS, weights.
 
+Weights are inverse variances where the file carries them: ``1/ERR**2``, else ``1/sum(VAR_*)``
+(the Poisson, read-noise and flat variances of a JWST product), else the ``WHT`` map of a drizzled
+or resampled image.
+
 :func:`load_source` reads only headers, so a job can size its grid and check its budget before
 any pixel is read; :func:`read_factor` says how much to block-average a source while reading it
 onto a coarser grid.
@@ -12,17 +16,34 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from app.processing.errors import InvalidInput, NoImageData
-from app.processing.fits_io import ImageInfo, celestial_wcs, image_info, open_fits
+from app.processing.fits_io import HduChoice, ImageInfo, celestial_wcs, image_info, open_fits
 from app.processing.reprojection import Grid
 
-#: Extensions holding per-pixel weights, by preference: ``WHT`` is a weight, ``ERR`` a 1-sigma error.
-WEIGHT_EXTENSIONS = ("WHT", "ERR")
+#: The 1-sigma error extension: its inverse square is the preferred weight.
+ERROR_EXTENSION = "ERR"
+#: Variance extensions of a JWST product: their sum is the pixel's variance (ERR squared).
+VARIANCE_EXTENSIONS = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
+#: A drizzle or resample weight map (exposure time or inverse variance): the weight used last.
+WEIGHT_EXTENSION = "WHT"
+#: Image extensions that are not science: a mosaic of one of them is not weighted.
+NOT_SCIENCE = (ERROR_EXTENSION, *VARIANCE_EXTENSIONS, WEIGHT_EXTENSION, "DQ", "CON")
+
+WeightKind = Literal["ERR", "VAR", "WHT"]
+
+
+@dataclass(frozen=True)
+class WeightMap:
+    """Where a source's per-pixel weights come from: ``1/ERR**2``, ``1/sum(VAR_*)`` or ``WHT``."""
+
+    kind: WeightKind
+    hdu_indices: tuple[int, ...]
 
 
 class NoCelestialWcs(InvalidInput):
@@ -37,8 +58,8 @@ class ImageSource:
     info: ImageInfo
     wcs: WCS
     name: str = ""
-    weights: tuple[int, str] | None = None
-    """``(index, "WHT" | "ERR")`` of an extension with per-pixel weights of the same shape, if any."""
+    weights: WeightMap | None = None
+    """The extensions with per-pixel weights of the same shape (:func:`find_weight_hdu`), if any."""
     version: str = ""
     """What changes when the stored file does (storage's version); empty: the local file's mtime and size."""
 
@@ -61,8 +82,15 @@ class ImageSource:
         return (self.path, version, self.info.hdu_index)
 
 
-def load_source(path: Path | str, name: str, *, with_weights: bool = False, version: str = "") -> ImageSource:
-    """Read the headers of ``path``: its first image HDU and celestial WCS (and weight extension).
+def load_source(
+    path: Path | str,
+    name: str,
+    *,
+    with_weights: bool = False,
+    version: str = "",
+    choice: HduChoice | None = None,
+) -> ImageSource:
+    """Read the headers of ``path``: its image HDU (``choice``, else the default) and celestial WCS (and weights).
 
     Raises
     ------
@@ -72,10 +100,14 @@ def load_source(path: Path | str, name: str, *, with_weights: bool = False, vers
         The image has no celestial WCS.
     InvalidFits
         The file is not readable FITS.
+    InvalidInput
+        ``choice`` names an HDU the file does not have.
     """
     try:
-        info = image_info(path)
+        info = image_info(path, choice=choice)
     except NoImageData as error:
+        if choice is not None and not choice.is_default:  # the chosen HDU: say which one it was
+            raise NoImageData(f"{error.message} (file {name})") from error
         raise NoImageData(f"No image data found in FITS file: {name}") from error
     wcs = celestial_wcs(info.header)
     if wcs is None:
@@ -123,23 +155,36 @@ def icrs_of_pixels(source: ImageSource, xs: np.ndarray, ys: np.ndarray) -> tuple
     return ra, dec
 
 
-def find_weight_hdu(path: Path | str, info: ImageInfo) -> tuple[int, str] | None:
-    """Return ``(index, name)`` of a ``WHT`` (preferred) or ``ERR`` extension of the science shape (headers only)."""
-    found: dict[str, int] = {}
+def find_weight_hdu(path: Path | str, info: ImageInfo) -> WeightMap | None:
+    """Return the weight extensions of the science image ``info`` (headers only), by preference.
+
+    ``ERR`` (weight ``1/ERR**2``), else every ``VAR_*`` extension (``1/sum``), else ``WHT``; each
+    must have the image's shape and EXTVER. ``None`` when there is none, or when the image itself
+    is not a science extension (an ``ERR`` or ``WHT`` plane chosen by name).
+    """
+    if (info.extname or "").strip().upper() in NOT_SCIENCE:
+        return None
+    version = int(info.header.get("EXTVER", 1) or 1)
+    found: dict[str, list[int]] = {}
     try:
         with open_fits(path) as hdul:
             for index, hdu in enumerate(hdul):
-                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
-                if name not in WEIGHT_EXTENSIONS or index == info.hdu_index:
+                header = hdu.header
+                name = str(header.get("EXTNAME", "")).strip().upper()
+                if name not in NOT_SCIENCE or index == info.hdu_index or int(header.get("EXTVER", 1) or 1) != version:
                     continue
-                dims = [int(hdu.header.get(f"NAXIS{i}", 0)) for i in range(1, int(hdu.header.get("NAXIS", 0)) + 1)]
+                dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, int(header.get("NAXIS", 0)) + 1)]
                 if tuple(reversed(dims)) == info.shape:
-                    found.setdefault(name, index)
+                    found.setdefault(name, []).append(index)
     except Exception:  # weights are optional; an unreadable extension list means none
         return None
-    for name in WEIGHT_EXTENSIONS:
-        if name in found:
-            return (found[name], name)
+    if ERROR_EXTENSION in found:
+        return WeightMap("ERR", (found[ERROR_EXTENSION][0],))
+    variances = tuple(found[name][0] for name in VARIANCE_EXTENSIONS if name in found)
+    if variances:
+        return WeightMap("VAR", variances)
+    if WEIGHT_EXTENSION in found:
+        return WeightMap("WHT", (found[WEIGHT_EXTENSION][0],))
     return None
 
 

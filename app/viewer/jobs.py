@@ -63,9 +63,16 @@ def _limits_sample(path: Path, plane: fits_io.Plane) -> np.ndarray:
     return enhancement.sample_finite(grid, max_samples=grid.size, blank_zero=plane.info.bitpix < 0)
 
 
-def _read_fitted(path: Path, shape_for: ShapeFor, *, slice_index: int, max_elements: int | None) -> Fitted:
-    """Read a plane reduced to just above ``shape_for(ny, nx)`` and resize it exactly (finite float32)."""
-    info = fits_io.image_info(path)
+def _read_fitted(
+    path: Path,
+    shape_for: ShapeFor,
+    *,
+    slice_index: int,
+    max_elements: int | None,
+    choice: fits_io.HduChoice | None = None,
+) -> Fitted:
+    """Read a plane of the ``choice`` HDU reduced to just above ``shape_for(ny, nx)`` and resize it exactly."""
+    info = fits_io.image_info(path, choice=choice)
     out_shape = shape_for(info.ny, info.nx)
     factor = block_factor(info.ny, info.nx, out_shape)
     if max_elements is not None:
@@ -141,6 +148,7 @@ def render_preview(
         lambda ny, nx: fit_size((ny, nx), query.width, query.height),
         slice_index=query.slice_index,
         max_elements=max_elements,
+        choice=query.hdu_choice(),
     )
     x01 = _stretch(_smooth(fitted.data, query), stretch, fitted.sample)
     rgb = colormaps.apply_colormap(x01, query.cmap)[::-1]  # origin=lower
@@ -150,13 +158,14 @@ def render_preview(
 
 
 @job_entry
-def render_thumbnail(key: str) -> bytes:
+def render_thumbnail(key: str, choice: fits_io.HduChoice | None = None) -> bytes:
     """Render ``POST /thumbnail``: a PNG that fits 256 x 256, zscale (linear if that fails), gray."""
     fitted = _read_fitted(
         local_path(key),
         lambda ny, nx: fit_size((ny, nx), THUMBNAIL_SIZE, THUMBNAIL_SIZE),
         slice_index=-1,
         max_elements=None,
+        choice=choice,
     )
     try:
         x01 = enhancement.stretch(fitted.data, "zscale", limits=_limits(fitted.sample, "zscale"))
@@ -216,7 +225,7 @@ def compute_histogram(
     with the file.
     """
     path = local_path(key)
-    info = fits_io.image_info(path)
+    info = fits_io.image_info(path, choice=display.hdu_choice())
     values, sample, used = _histogram_values(path, info, display, max_elements)
     lo, hi = float(values.min()), float(values.max())
     raw = enhancement.normalize(values, lo, hi if hi > lo else lo + 1.0)
@@ -260,7 +269,9 @@ def _stats(x01: np.ndarray) -> dict[str, float]:
 
 
 @job_entry
-def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> dict[str, Any]:
+def pixel_data(
+    key: str, max_size: int, slice_index: int, max_elements: int, choice: fits_io.HduChoice | None = None
+) -> dict[str, Any]:
     """Read ``GET /pixeldata``: the plane at most ``max_size`` on its longer side, float32 LE base64."""
     scale = 1.0
 
@@ -272,7 +283,7 @@ def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> 
         scale = longer / max_size
         return max(1, round(ny / scale)), max(1, round(nx / scale))
 
-    fitted = _read_fitted(local_path(key), shape_for, slice_index=slice_index, max_elements=max_elements)
+    fitted = _read_fitted(local_path(key), shape_for, slice_index=slice_index, max_elements=max_elements, choice=choice)
     pixels = np.ascontiguousarray(fitted.data, dtype="<f4")
     bunit = fitted.info.header.get("BUNIT")
     return {
@@ -286,22 +297,29 @@ def pixel_data(key: str, max_size: int, slice_index: int, max_elements: int) -> 
 
 
 @job_entry
-def cube_info(key: str) -> dict[str, Any]:
+def cube_info(key: str, choice: fits_io.HduChoice | None = None) -> dict[str, Any]:
     """Describe ``GET /cubeinfo`` from the headers only.
 
     Axes of length 1 are squeezed: a radio cube ``RA, DEC, FREQ(7), STOKES(1)`` is a cube of 7
-    channels described by its FREQ axis.
+    channels described by its FREQ axis. Without a ``choice`` the first cube (the ``SCI`` one
+    first) is described; a chosen HDU is described whatever it is (400 when it holds no image).
     """
     path = local_path(key)
-    try:
-        info = fits_io.image_info(path, min_ndim=3)
-    except NoImageData:
-        return {"is_cube": False, "n_slices": 1, "axis3": None, "slice_unit": "", "slice_label": "Frame"}
+    not_a_cube = {"is_cube": False, "n_slices": 1, "axis3": None, "slice_unit": "", "slice_label": "Frame"}
+    if choice is None or choice.is_default:
+        try:
+            info = fits_io.image_info(path, min_ndim=3)
+        except NoImageData:
+            return not_a_cube
+    else:
+        info = fits_io.image_info(path, choice=choice)
+        if not info.is_cube:
+            return not_a_cube
     header, axis = info.header, info.slice_fits_axis or 3
     return {
         "is_cube": True,
         "n_slices": int(info.n_slices),
-        "axis3": headers.cube_axis(header, axis),
+        "axis3": headers.cube_axis(header, axis, headers.tabulated_values(path, header, axis, info.n_slices)),
         "slice_unit": headers.slice_unit(str(header.get(f"CUNIT{axis}", "") or "")),
         "slice_label": headers.slice_label(str(header.get(f"CTYPE{axis}", "") or "")),
     }

@@ -16,6 +16,7 @@ from app.api.deps import ExecutorDep, SettingsDep
 from app.api.query import query_model
 from app.viewer import service
 from app.viewer.schemas import (
+    CubeInfoQuery,
     CubeInfoResponse,
     HistogramQuery,
     HistogramResponse,
@@ -32,17 +33,25 @@ FILE_PATH = Query(..., description="Storage key of the FITS file, relative to th
 PreviewQueryDep = Annotated[PreviewQuery, Depends(query_model(PreviewQuery))]
 HistogramQueryDep = Annotated[HistogramQuery, Depends(query_model(HistogramQuery))]
 PixelDataQueryDep = Annotated[PixelDataQuery, Depends(query_model(PixelDataQuery))]
+CubeInfoQueryDep = Annotated[CubeInfoQuery, Depends(query_model(CubeInfoQuery))]
+#: Said by every viewer route: how the extension is chosen.
+HDU_NOTE = (
+    " The extension is the SCI image HDU when the file has one (a JWST or HST product), else the first image "
+    "HDU; hdu_index, or extname (with extver), chooses another (400 for an index past the last HDU, an HDU "
+    "without image data, or an unknown extname, whose message lists the file's extensions). In a JWST product, "
+    "pixels its DQ extension flags DO_NOT_USE, NON_SCIENCE, DEAD or HOT are blank (NaN)."
+)
 
 
 @router.post(
     "/thumbnail",
     response_model=ThumbnailResponse,
     summary="Thumbnail of a FITS image",
-    description="A ~256 px grayscale PNG (zscale, origin lower, aspect kept) of the first image HDU, "
-    "middle slice of cubes; base64 without a data: prefix.",
+    description="A ~256 px grayscale PNG (zscale, origin lower, aspect kept) of the image HDU, "
+    "middle slice of cubes; base64 without a data: prefix." + HDU_NOTE,
 )
 async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> ThumbnailResponse:
-    return await service.thumbnail(executor, body.file_path)
+    return await service.thumbnail(executor, body)
 
 
 @router.get(
@@ -52,7 +61,7 @@ async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> Thumb
     summary="Render a preview image",
     description="Stretch, colour-map and encode one plane of a FITS image as PNG or JPEG fitting the "
     "width x height box (aspect kept). Headers X-Cube-Slices and X-Cube-Current give the cube position. "
-    "Optional AVM 1.2 XMP metadata from the file's WCS.",
+    "Optional AVM 1.2 XMP metadata from the file's WCS." + HDU_NOTE,
 )
 async def get_preview(
     data_id: str,
@@ -74,7 +83,8 @@ async def get_preview(
     "the 99.5th) and min/max/mean/std, both of the stretched data. All are computed on a sample of at most "
     "about 1 000 000 pixels spread over the whole plane: every n-th pixel of every n-th row at full resolution, "
     "n = ceil(sqrt(pixels / 1 000 000)) (every pixel of a smaller plane), so the counts add up to the sample "
-    "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way.",
+    "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way."
+    + HDU_NOTE,
 )
 async def get_histogram(
     data_id: str,
@@ -91,7 +101,7 @@ async def get_histogram(
     response_model=PixelDataResponse,
     summary="Downsampled pixel values",
     description="One plane reduced so its longer side is at most max_size, as base64 float32 "
-    "little-endian row-major values (NaN/Inf -> 0), with the original shape, scale factor, WCS and units.",
+    "little-endian row-major values (NaN/Inf -> 0), with the original shape, scale factor, WCS and units." + HDU_NOTE,
 )
 async def get_pixel_data(
     data_id: str,
@@ -110,7 +120,12 @@ async def get_pixel_data(
     description="Whether the file holds a cube (an HDU with more than one plane along an axis besides the two "
     "image axes), its slice count and the "
     "browsed axis (CRVAL3, CDELT3, CRPIX3, CUNIT3, CTYPE3, or axis n's cards when axes of length 1 "
-    "such as a radio cube's Stokes axis are skipped) with a label and a normalised unit.",
+    "such as a radio cube's Stokes axis are skipped) with a label and a normalised unit. The cube is the SCI "
+    "HDU when it has 3 or more dimensions (a JWST _s3d cube: its wavelength axis), else the first such HDU; "
+    "hdu_index or extname (with extver) describes another one, a 2-D one as not a cube. A tabulated axis "
+    "(CTYPE3 = 'WAVE-TAB', values in the WCS-TABLE extension) is given by its first value and mean step.",
 )
-async def get_cube_info(data_id: str, executor: ExecutorDep, file_path: str = FILE_PATH) -> CubeInfoResponse:
-    return await service.cube_info(executor, data_id, file_path)
+async def get_cube_info(
+    data_id: str, query: CubeInfoQueryDep, executor: ExecutorDep, file_path: str = FILE_PATH
+) -> CubeInfoResponse:
+    return await service.cube_info(executor, data_id, file_path, query)

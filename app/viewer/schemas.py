@@ -3,7 +3,9 @@
 The query parameters of preview, histogram and pixel data are models too (:class:`ViewerDisplay`
 and its extensions): read from the query string by :func:`app.api.query.query_model`, where a
 value out of range answers 400 before any file is looked up, as the contract requires. Their
-stretch group is the shared :class:`~app.schemas.DisplaySettings`.
+stretch group is the shared :class:`~app.schemas.DisplaySettings`, and every viewer endpoint
+takes the shared extension choice :class:`~app.schemas.HduSelection` (``hdu_index``, or
+``extname`` with ``extver``).
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.processing.colormaps import COLORMAP_NAMES
 from app.processing.enhancement import StretchName
 from app.processing.filters import SIGMA_RANGE, SIZE_RANGE, SMOOTH_METHODS
-from app.schemas import DisplaySettings
+from app.schemas import DisplaySettings, HduSelection
 
 IMAGE_FORMATS = ("png", "jpeg")
 PREVIEW_CMAPS = ("grayscale", *COLORMAP_NAMES)
 AVM_METADATA_KEYS = ("target_name", "instrument", "filter", "description", "facility", "spectral_band")
 
 
-class ThumbnailRequest(BaseModel):
-    """Body of ``POST /thumbnail``."""
+class ThumbnailRequest(HduSelection):
+    """Body of ``POST /thumbnail``; ``hdu_index``/``extname``/``extver`` are optional (null = the default HDU)."""
 
     file_path: str = Field(description="Storage key of the FITS file, relative to the storage root.")
 
@@ -128,8 +130,8 @@ def _one_of(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-class ViewerDisplay(DisplaySettings):
-    """Stretch, levels, slice and smoothing of preview and histogram (query parameters; 400 out of range)."""
+class ViewerDisplay(DisplaySettings, HduSelection):
+    """Stretch, levels, slice, smoothing and extension of preview and histogram (query parameters; 400 out of range)."""
 
     stretch: StretchName | str = "zscale"
     gamma: float = Field(default=1.0, ge=0.1, le=5.0)
@@ -187,8 +189,16 @@ class HistogramQuery(ViewerDisplay):
     bins: int = Field(default=256, ge=10, le=10000)
 
 
-class PixelDataQuery(BaseModel):
+class PixelDataQuery(HduSelection):
     """Query parameters of ``GET /pixeldata``."""
 
     max_size: int = Field(default=1200, ge=100, le=8000, description="Longest side of the returned plane.")
     slice_index: int = Field(default=-1, ge=-1, description="Cube slice; -1 = middle.")
+
+
+class CubeInfoQuery(HduSelection):
+    """Query parameters of ``GET /cubeinfo`` besides ``file_path``: the extension to describe.
+
+    Without a choice the cube is the ``SCI`` HDU when it has 3 or more dimensions, else the first
+    HDU that has; a chosen 2-D extension is reported as not a cube.
+    """

@@ -21,12 +21,14 @@ from app.schemas import core_stretch, resolve_stretch
 from app.viewer import jobs
 from app.viewer.schemas import (
     AVM_METADATA_KEYS,
+    CubeInfoQuery,
     CubeInfoResponse,
     HistogramQuery,
     HistogramResponse,
     PixelDataQuery,
     PixelDataResponse,
     PreviewQuery,
+    ThumbnailRequest,
     ThumbnailResponse,
     ViewerDisplay,
 )
@@ -70,9 +72,9 @@ def viewer_stretch(display: ViewerDisplay) -> StretchSettings:
     return core_stretch(display, name)
 
 
-async def thumbnail(executor: JobExecutor, file_path: str) -> ThumbnailResponse:
+async def thumbnail(executor: JobExecutor, request: ThumbnailRequest) -> ThumbnailResponse:
     """``POST /thumbnail``: a ~256 px PNG of the file, base64."""
-    png = await executor.run(jobs.render_thumbnail, file_path)
+    png = await executor.run(jobs.render_thumbnail, request.file_path, request.hdu_choice())
     return ThumbnailResponse(thumbnail_base64=base64.b64encode(png).decode("ascii"))
 
 
@@ -110,12 +112,20 @@ async def pixel_data(
 ) -> PixelDataResponse:
     """``GET /pixeldata``: resolve, read in a worker."""
     result: dict[str, Any] = await executor.run(
-        jobs.pixel_data, file_path, query.max_size, query.slice_index, settings.max_fits_array_elements
+        jobs.pixel_data,
+        file_path,
+        query.max_size,
+        query.slice_index,
+        settings.max_fits_array_elements,
+        query.hdu_choice(),
     )
     return PixelDataResponse(data_id=data_id, **result)
 
 
-async def cube_info(executor: JobExecutor, data_id: str, file_path: str) -> CubeInfoResponse:
+async def cube_info(
+    executor: JobExecutor, data_id: str, file_path: str, query: CubeInfoQuery | None = None
+) -> CubeInfoResponse:
     """``GET /cubeinfo``: headers only, still off the event loop."""
-    result: dict[str, Any] = await executor.run(jobs.cube_info, file_path)
+    choice = query.hdu_choice() if query is not None else None
+    result: dict[str, Any] = await executor.run(jobs.cube_info, file_path, choice)
     return CubeInfoResponse(data_id=data_id, **result)
