@@ -66,6 +66,13 @@ class DetectSourcesRequest(BaseModel):
     npixels: int | None = Field(default=10, ge=1, le=1000)
     deblend: bool | None = True
     hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
+    weight_hdu: Annotated[int, Field(ge=0)] | Literal["auto", "none"] | None = Field(
+        default="auto",
+        description="Per-pixel noise that scales the detection threshold, so a low-exposure edge does not "
+        "produce spurious sources: `auto` (or null) uses a `WHT` (noise 1/sqrt(WHT)) or `ERR` extension of the "
+        "image's shape when the file has one; `none` uses the background RMS map only; an HDU index names the "
+        "extension (its EXTNAME must be `WHT` or `ERR`, else 400). Pixels of zero weight are not searched.",
+    )
 
 
 class Source(BaseModel):
