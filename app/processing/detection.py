@@ -325,13 +325,12 @@ def _lowered_filter(prep: Prepared, fwhm: float) -> tuple[np.ndarray, np.ndarray
     for SEP's slowly varying map, the full sum (three more separable filters) for a weight plane,
     whose noise may jump from one pixel to the next.
     """
-    from scipy import ndimage
-
     taps = _gaussian_taps(fwhm)
     size = int(taps.size)
     c = np.float32(1.0 / size**2)
     smooth = _separable(prep.data, taps)
-    smooth -= ndimage.uniform_filter(prep.data, size=size, mode="constant", cval=0.0)
+    box = np.full(size, 1.0 / size, dtype=np.float32)
+    smooth -= _separable(prep.data, box)
     if prep.smooth_rms:
         lowered = np.outer(taps, taps).astype(np.float64) - float(c)
         noise = prep.rms * np.float32(np.sqrt(np.sum(lowered**2)))
@@ -340,7 +339,7 @@ def _lowered_filter(prep: Prepared, fwhm: float) -> tuple[np.ndarray, np.ndarray
     variance[prep.nan_mask] = 0.0
     noise = _separable(variance, np.square(taps))
     noise -= (2.0 * c) * _separable(variance, taps)
-    noise += c * ndimage.uniform_filter(variance, size=size, mode="constant", cval=0.0)
+    noise += c * _separable(variance, box)
     del variance
     np.maximum(noise, 0.0, out=noise)
     np.sqrt(noise, out=noise)
@@ -388,8 +387,32 @@ def _separable(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """Correlate ``image`` with ``taps`` along both axes (zero outside), as float32."""
     from scipy import ndimage
 
-    out: np.ndarray = ndimage.correlate1d(image, taps, axis=0, mode="constant", cval=0.0)
+    out = _correlate_rows(image, taps)
     ndimage.correlate1d(out, taps, axis=1, mode="constant", cval=0.0, output=out)
+    return out
+
+
+#: Rows per band of :func:`_correlate_rows` (bounds its temporaries).
+ROW_BAND = 256
+
+
+def _correlate_rows(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Correlate along axis 0 (zero outside) as sums of shifted row bands.
+
+    scipy's ``correlate1d`` along the slow axis of a C-ordered image strides through memory and
+    runs several times slower than along rows; shifted contiguous slices keep it a streaming sum.
+    """
+    ny = image.shape[0]
+    half = taps.size // 2
+    padded = np.zeros((ny + 2 * half, *image.shape[1:]), dtype=np.float32)
+    padded[half : half + ny] = image
+    out = np.empty(image.shape, dtype=np.float32)
+    for r0 in range(0, ny, ROW_BAND):
+        r1 = min(ny, r0 + ROW_BAND)
+        band = out[r0:r1]
+        np.multiply(padded[r0:r1], taps[0], out=band)
+        for k in range(1, taps.size):
+            band += taps[k] * padded[r0 + k : r1 + k]
     return out
 
 
