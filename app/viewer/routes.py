@@ -52,7 +52,7 @@ async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> Thumb
     summary="Render a preview image",
     description="Stretch, colour-map and encode one plane of a FITS image as PNG or JPEG fitting the "
     "width x height box (aspect kept). Headers X-Cube-Slices and X-Cube-Current give the cube position. "
-    "Optional AVM 1.2 XMP metadata from the file's WCS.",
+    "Optional AVM metadata (XMP, written by pyavm) of the picture's pixel grid from the file's WCS.",
 )
 async def get_preview(
     data_id: str,
