@@ -17,13 +17,16 @@ import numpy as np
 
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.processing import detection, regions, tables
-from app.processing.fits_io import image_info, open_fits, read_plane, read_window
+from app.processing.fits_io import ImageInfo, image_info, open_fits, read_plane, read_window
+from app.processing.sources import find_weight_hdu
 from app.worker.context import local_path
 from app.worker.deadline import Deadline
 from app.worker.errors import job_entry
 
 #: Images with more pixels are refused (413) before any read.
 MAX_DETECTION_PIXELS = 50_000_000
+#: ``EXTNAME`` of the extensions ``weight_hdu`` may name.
+WEIGHT_KINDS = ("WHT", "ERR")
 #: Default wall-clock budget of one detection job, in seconds.
 DETECTION_DEADLINE_SECONDS = 120.0
 
@@ -76,13 +79,16 @@ def detect_sources(
     fwhm: float = 3.0,
     npixels: int = 10,
     deblend: bool = True,
+    weight_hdu: int | str = "auto",
     max_pixels: int = MAX_DETECTION_PIXELS,
     deadline_seconds: float = DETECTION_DEADLINE_SECONDS,
 ) -> detection.DetectionResult:
     """Read the image of ``key`` (middle slice of a cube) and detect sources (E12).
 
     The image size is checked from the headers first (413 above ``max_pixels``); the deadline is
-    checked after the read and between the detection stages (504 past it).
+    checked after the read and between the detection stages (504 past it). ``weight_hdu`` names
+    the per-pixel noise: ``"auto"`` (a ``WHT`` or ``ERR`` extension of the image's shape, if any),
+    ``"none"``, or an HDU index whose ``EXTNAME`` is ``WHT`` or ``ERR``.
     """
     deadline = Deadline(deadline_seconds, what="Source detection")
     path = local_path(key)
@@ -94,6 +100,7 @@ def detect_sources(
             f"{max_pixels} pixels (e.g. {side}x{side}); detect on a cutout or a downscaled copy"
         )
     plane = read_plane(path, hdu_index=info.hdu_index, slice_index=-1)
+    noise = _noise_plane(path, info, weight_hdu)
     deadline.check("read")
     return detection.detect(
         plane.data,
@@ -103,7 +110,42 @@ def detect_sources(
         npixels=npixels,
         deblend=deblend,
         checkpoint=deadline.check,
+        noise=noise,
     )
+
+
+def _weight_extension(path: Path, info: ImageInfo, weight_hdu: int | str) -> tuple[int, str] | None:
+    """``(index, "WHT" | "ERR")`` of the noise extension ``weight_hdu`` asks for, or ``None``."""
+    if weight_hdu == "none":
+        return None
+    if weight_hdu == "auto":
+        return find_weight_hdu(path, info) if not info.is_cube else None
+    if not isinstance(weight_hdu, int):
+        raise InvalidRequestError("weight_hdu must be 'auto', 'none' or an HDU index")
+    with open_fits(path) as hdul:
+        if not 0 <= weight_hdu < len(hdul):
+            raise InvalidRequestError(f"weight_hdu {weight_hdu} out of range (file has {len(hdul)} HDUs)")
+        header = hdul[weight_hdu].header
+        kind = str(header.get("EXTNAME", "")).strip().upper()
+        shape = tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(int(header.get("NAXIS", 0)), 0, -1))
+    if kind not in WEIGHT_KINDS:
+        raise InvalidRequestError(f"weight_hdu {weight_hdu} is not a WHT or ERR extension")
+    if shape != (info.ny, info.nx):
+        raise InvalidRequestError(f"weight_hdu {weight_hdu} has shape {shape}, the image {(info.ny, info.nx)}")
+    return (weight_hdu, kind)
+
+
+def _noise_plane(path: Path, info: ImageInfo, weight_hdu: int | str) -> np.ndarray | None:
+    """Per-pixel noise up to a constant from the chosen extension: ``ERR`` as is, ``1/sqrt(WHT)``."""
+    found = _weight_extension(path, info, weight_hdu)
+    if found is None:
+        return None
+    index, kind = found
+    values = read_plane(path, hdu_index=index).data
+    if kind == "ERR":
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.float32(1.0) / np.sqrt(values), dtype=np.float32)
 
 
 @job_entry

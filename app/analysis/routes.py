@@ -41,7 +41,9 @@ async def region_statistics(
     summary="Detect sources",
     description="Finds sources on a SEP background- and RMS-subtracted image with `daofind` (DAOStarFinder), "
     "`iraf` (IRAFStarFinder), `segmentation` (Source Extractor segmentation with deblending) or `auto` "
-    "(resolves to `segmentation`). Sources on NaN pixels are dropped; the rest are sorted by flux "
+    "(reported as `segmentation`: a matched-filter segmentation split at every peak, for crowded fields). "
+    "With a `WHT` or `ERR` extension (`weight_hdu`), the threshold follows its per-pixel noise. "
+    "Sources on NaN or zero-weight pixels are dropped; the rest are sorted by flux "
     "(descending), numbered 1..n and capped at the 20 000 brightest. `estimated_fwhm` is the median "
     "moment-based FWHM. 400 for an unknown method, HDU index out of range, no image or an all-NaN image; "
     "413 above 50 000 000 pixels; 504 when the job passes its deadline.",

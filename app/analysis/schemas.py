@@ -70,6 +70,13 @@ class DetectSourcesRequest(BaseModel):
     hdu_index: int | None = Field(
         default=-1, description="-1 (or null) = the default image HDU: SCI when the file has one, else the first."
     )
+    weight_hdu: Annotated[int, Field(ge=0)] | Literal["auto", "none"] | None = Field(
+        default="auto",
+        description="Per-pixel noise that scales the detection threshold, so a low-exposure edge does not "
+        "produce spurious sources: `auto` (or null) uses a `WHT` (noise 1/sqrt(WHT)) or `ERR` extension of the "
+        "image's shape when the file has one; `none` uses the background RMS map only; an HDU index names the "
+        "extension (its EXTNAME must be `WHT` or `ERR`, else 400). Pixels of zero weight are not searched.",
+    )
 
 
 class Source(BaseModel):

@@ -78,6 +78,7 @@ async def detect_sources(request: DetectSourcesRequest, *, executor: JobExecutor
         fwhm=3.0 if request.fwhm is None else request.fwhm,
         npixels=10 if request.npixels is None else request.npixels,
         deblend=True if request.deblend is None else request.deblend,
+        weight_hdu="auto" if request.weight_hdu is None else request.weight_hdu,
         deadline_seconds=jobs.DETECTION_DEADLINE_SECONDS,
     )
     logger.info("sources_detected", extra={"method": result.method, "n_sources": len(result.sources)})

@@ -292,10 +292,8 @@ def _avm_packet(grid: Grid, job: CompositeJob, box: tuple[int, int, int, int]) -
     """Return the AVM XMP of the letterboxed output: the grid WCS scaled to the content and shifted by the bars."""
     top, left, h, w = box
     try:
-        wcs = avm.display_wcs(grid.wcs, grid.shape, (h, w))
         bottom = job.height - top - h
-        wcs.wcs.crpix = np.asarray(wcs.wcs.crpix) + np.array([left, bottom], dtype=float)
-        wcs.wcs.set()
+        wcs = avm.shifted(avm.display_wcs(grid.wcs, grid.shape, (h, w)), float(left), float(bottom))
         return avm.avm_xmp(wcs, (job.height, job.width))
     except (ValueError, ArithmeticError) as error:
         logger.info("composite_avm_failed", extra={"error": type(error).__name__})

@@ -30,7 +30,7 @@ from PIL import Image
 
 from app import __version__
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError, PayloadTooLargeError
-from app.processing import coadd, colormaps, encoding
+from app.processing import avm, coadd, colormaps, encoding
 from app.processing.enhancement import LimitsMethod, StretchSettings, display_limits
 from app.processing.fits_io import HduChoice, ImageInfo, image_info, read_plane, read_window
 from app.processing.provenance import mosaic_header
@@ -309,8 +309,20 @@ def _output_size(ny: int, nx: int, job: MosaicJob) -> tuple[int, int]:
     return (nx, ny)
 
 
-def render_image(data: np.ndarray, job: MosaicJob) -> tuple[bytes, str]:
-    """Return the PNG/JPEG with the first file's stretch and the colormap (uncovered pixels black)."""
+def _avm_packet(grid: Grid, out_shape: tuple[int, int]) -> str | None:
+    """Return the AVM XMP of the picture: the grid's WCS on the output pixels (resized, FITS orientation)."""
+    try:
+        return avm.avm_xmp(avm.display_wcs(grid.wcs, grid.shape, out_shape), out_shape)
+    except (ValueError, ArithmeticError) as error:
+        logger.info("mosaic_avm_failed", extra={"error": type(error).__name__})
+        return None
+
+
+def render_image(data: np.ndarray, job: MosaicJob, grid: Grid | None = None) -> tuple[bytes, str]:
+    """Return the PNG/JPEG with the first file's stretch and the colormap (uncovered pixels black).
+
+    With the ``grid`` the co-add was built on, the picture carries AVM metadata of its pixel grid.
+    """
     covered = np.isfinite(data)
     method: LimitsMethod = "zscale" if job.style.stretch == "zscale" else "percentile"
     limits = display_limits(data, method=method)
@@ -322,7 +334,8 @@ def render_image(data: np.ndarray, job: MosaicJob) -> tuple[bytes, str]:
     if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     pixels = np.asarray(image)
-    content = encoding.encode_image(pixels, job.output_format, quality=job.quality)
+    xmp = _avm_packet(grid, (size[1], size[0])) if grid is not None else None
+    content = encoding.encode_image(pixels, job.output_format, quality=job.quality, xmp=xmp)
     return content, encoding.MEDIA_TYPES[job.output_format]
 
 
@@ -423,7 +436,7 @@ def _finish(sources: list[ImageSource], plan: MosaicPlan, job: MosaicJob, bands:
         key = write_fits(sources, plan, job, bands)
         return MosaicOutput(media_type="application/fits", fits_key=key, headers=plan.headers())
     data = np.concatenate(list(bands), axis=0) if len(plan.blocks) > 1 else next(bands)
-    content, media_type = render_image(data, job)
+    content, media_type = render_image(data, job, plan.grid)
     return MosaicOutput(media_type=media_type, content=content, headers=plan.headers())
 
 

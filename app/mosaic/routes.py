@@ -19,7 +19,8 @@ router = APIRouter(prefix="/mosaic", tags=["mosaic"])
         "Reprojects every file onto one optimal north-up celestial grid, streaming them one at a time "
         "into the combine (mean, sum, first, last, min, max, median; exact zeros masked). Returns a "
         "float32 FITS file with WCS, provenance cards and a SRCMETA table (streamed), or a PNG/JPEG "
-        "rendered with the first file's stretch and the colormap. 413 when a file exceeds "
+        "rendered with the first file's stretch and the colormap, with AVM metadata of its pixel grid. "
+        "413 when a file exceeds "
         "MAX_FITS_FILE_SIZE_MB or the grid exceeds MAX_MOSAIC_OUTPUT_PIXELS."
     ),
     response_class=Response,

@@ -125,8 +125,12 @@ def _avm_packet(fitted: Fitted, metadata: dict[str, str] | None) -> str | None:
     wcs = fits_io.celestial_wcs(fitted.info.header)
     if wcs is None:
         return None
-    shown = avm.display_wcs(wcs, (fitted.info.ny, fitted.info.nx), fitted.out_shape)
-    return avm.avm_xmp(shown, fitted.out_shape, metadata=metadata)
+    try:
+        shown = avm.display_wcs(wcs, (fitted.info.ny, fitted.info.nx), fitted.out_shape)
+        return avm.avm_xmp(shown, fitted.out_shape, metadata=metadata)
+    except (ValueError, ArithmeticError) as error:  # a frame AVM cannot name (the Sun's), a singular WCS
+        logger.info("preview_avm_failed", extra={"error": type(error).__name__})
+        return None
 
 
 def _cube_position(info: fits_io.ImageInfo, used: int) -> tuple[int, int]:

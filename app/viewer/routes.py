@@ -61,7 +61,7 @@ async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> Thumb
     summary="Render a preview image",
     description="Stretch, colour-map and encode one plane of a FITS image as PNG or JPEG fitting the "
     "width x height box (aspect kept). Headers X-Cube-Slices and X-Cube-Current give the cube position. "
-    "Optional AVM 1.2 XMP metadata from the file's WCS." + HDU_NOTE,
+    "Optional AVM metadata (XMP, written by pyavm) of the picture's pixel grid from the file's WCS." + HDU_NOTE,
 )
 async def get_preview(
     data_id: str,
@@ -83,8 +83,7 @@ async def get_preview(
     "the 99.5th) and min/max/mean/std, both of the stretched data. All are computed on a sample of at most "
     "about 1 000 000 pixels spread over the whole plane: every n-th pixel of every n-th row at full resolution, "
     "n = ceil(sqrt(pixels / 1 000 000)) (every pixel of a smaller plane), so the counts add up to the sample "
-    "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way."
-    + HDU_NOTE,
+    "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way." + HDU_NOTE,
 )
 async def get_histogram(
     data_id: str,

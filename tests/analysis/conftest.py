@@ -12,8 +12,15 @@ from fastapi.testclient import TestClient
 
 from main import create_app
 from tests.support.engine_settings import make_settings
-from tests.support.fits_factory import gaussian_stars, write_cube, write_image
+from tests.support.fits_factory import (
+    exposure_edge_field,
+    gaussian_stars,
+    write_cube,
+    write_image,
+    write_weighted_image,
+)
 from tests.support.live_server import LiveServer
+from tests.support.real_data import copy_corpus
 
 IMAGE_SHAPE = (90, 120)
 N_TABLE_ROWS = 1234
@@ -110,8 +117,15 @@ def build_storage(root: Path) -> dict[str, str]:
     write_cube(root / "cube" / "cube_s3d.fits", cube)
     write_catalog(root / "tab" / "catalog.fits")
     write_spectrum(root / "spec" / "spec_x1d.fits")
+    data, weight, _, _ = exposure_edge_field()
+    write_weighted_image(root / "img" / "edge_i2d.fits", data, weight)
+    write_weighted_image(root / "img" / "edge_wht_only_i2d.fits", data, weight, with_err=False)
+    copy_corpus(root / "real", ["m13"])
     (root / "a_directory").mkdir()
     return {
+        "edge": "img/edge_i2d.fits",
+        "edge_wht": "img/edge_wht_only_i2d.fits",
+        "m13": "real/m13.fits",
         "image": "img/image_i2d.fits",
         "stars": "img/stars_i2d.fits",
         "allnan": "img/allnan_i2d.fits",

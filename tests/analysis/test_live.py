@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.analysis.conftest import N_TABLE_ROWS
+from tests.support.fits_factory import EDGE_WIDTH, exposure_edge_field
 from tests.support.live_server import LiveServer
+from tests.support.reference_detection import recovered
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,19 @@ def test_detect_sources_live(http: httpx.Client, keys: dict[str, str]) -> None:
     assert got["n_sources"] >= 22
     assert got["estimated_fwhm"] is not None
     r = http.post("/analysis/detect-sources", json={"file_path": keys["allnan"]})
+    assert r.status_code == 400
+
+
+def test_detect_sources_with_a_weight_extension_live(http: httpx.Client, keys: dict[str, str]) -> None:
+    """The WHT/ERR extension scales the threshold: the 5x-noisier edge gives no detections."""
+    truth = exposure_edge_field()[3]
+    r = http.post("/analysis/detect-sources", json={"file_path": keys["edge"], "weight_hdu": None})
+    assert r.status_code == 200, r.text
+    xy = np.array([[s["xcentroid"], s["ycentroid"]] for s in r.json()["sources"]])
+    inner = np.all((xy >= EDGE_WIDTH - 0.5) & (xy < 400 - EDGE_WIDTH - 0.5), axis=1)
+    assert inner.mean() >= 0.95
+    assert recovered(truth[:, :2], r.json()["sources"]).all()
+    r = http.post("/analysis/detect-sources", json={"file_path": keys["edge"], "weight_hdu": 1})
     assert r.status_code == 400
 
 

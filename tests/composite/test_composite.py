@@ -17,7 +17,7 @@ from app.composite.schemas import NChannelCompositeRequest
 from app.composite.service import build_job
 from main import create_app
 from tests.composite.conftest import STAR_DEC, STAR_RA, channel, make_settings, request_body
-from tests.support.avm_reader import parse_avm_xmp, wcs_from_avm
+from tests.support.avm_reader import avm_wcs
 from tests.support.jobs import run_job
 
 URL = "/composite/generate-nchannel"
@@ -72,9 +72,7 @@ def test_star_lands_on_same_pixel_in_every_channel(client: TestClient) -> None:
         assert abs(pos[0] - positions[0][0]) < 0.5
         assert abs(pos[1] - positions[0][1]) < 0.5
     # the AVM WCS of the output puts the star where it is drawn (AVM y counts from the bottom)
-    xmp = Image.open(io.BytesIO(response.content)).info.get("XML:com.adobe.xmp")
-    assert xmp
-    wcs: WCS = wcs_from_avm(parse_avm_xmp(xmp))
+    wcs: WCS = avm_wcs(response.content)
     x, y = wcs.world_to_pixel_values(STAR_RA, STAR_DEC)
     assert abs(x - positions[0][0]) < 1.0
     assert abs((400 - 1 - y) - positions[0][1]) < 1.0

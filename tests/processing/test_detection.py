@@ -13,7 +13,7 @@ from app.core.exceptions import FitsTooLargeError, JobTimeoutError
 from app.processing.detection import METHODS, detect, moment_fwhm
 from app.processing.errors import InvalidInput
 from app.worker.deadline import Deadline
-from tests.support.fits_factory import gaussian_stars, write_cube, write_image
+from tests.support.fits_factory import EDGE_WIDTH, exposure_edge_field, gaussian_stars, write_cube, write_image
 from tests.support.jobs import on_file
 
 SHAPE = (256, 256)
@@ -181,3 +181,115 @@ def test_iraf_has_few_spurious_detections_and_accurate_centroids(
     assert np.isfinite(dist[isolated(truth, 3 * FWHM)]).mean() >= 0.97
     assert np.median(dist[np.isfinite(dist)]) < 0.05
     assert all(s["sharpness"] is not None and s["roundness"] is not None for s in result.sources)
+
+
+# ---------------------------------------------------------------- crowded fields and noise maps
+
+
+def real_m13() -> np.ndarray:
+    from astropy.io import fits
+
+    from tests.support.real_data import CORPUS
+
+    return np.asarray(fits.getdata(CORPUS["m13"].path), dtype=np.float32)
+
+
+def sparse_field() -> np.ndarray:
+    data, _ = gaussian_stars((512, 512), n_stars=60, fwhm=2.5, flux_range=(150.0, 20_000.0), seed=21)
+    return data
+
+
+@pytest.mark.parametrize("field_name", ["m13", "sparse"])
+def test_auto_recovers_the_brightest_daofind_stars(field_name: str) -> None:
+    """The 50 brightest stars of a standard DAOStarFinder run (clipped background, 5 sigma, measured
+    FWHM): ``auto`` once found 28 of them on the real M13 globular cluster (its deblender merged the core)."""
+    from tests.support.reference_detection import daofind_reference, recovered
+
+    data = real_m13() if field_name == "m13" else sparse_field()
+    reference = daofind_reference(data)
+    brightest = reference.xy[:50]
+    assert len(brightest) == 50
+    for fwhm in (reference.fwhm, 3.0):
+        result = detect(data, method="auto", fwhm=fwhm)
+        found = recovered(brightest, result.sources)
+        assert found.mean() >= 0.95, f"{field_name} at fwhm {fwhm:.2f}: {found.sum()} of 50"
+        assert recovered(reference.xy, result.sources).mean() >= 0.9
+
+
+def test_segmentation_alone_misses_the_crowded_core() -> None:
+    """What ``auto`` fixes: SEP's deblender leaves several of M13's brightest stars merged."""
+    from tests.support.reference_detection import daofind_reference, recovered
+
+    data = real_m13()
+    reference = daofind_reference(data)
+    result = detect(data, method="segmentation", fwhm=reference.fwhm)
+    assert recovered(reference.xy[:50], result.sources).mean() < 0.95
+
+
+EDGE = EDGE_WIDTH
+
+
+def edge_fraction(sources: list[dict], edge: np.ndarray) -> float:
+    ny, nx = edge.shape
+    xs = np.clip(np.rint([s["xcentroid"] for s in sources]).astype(int), 0, nx - 1)
+    ys = np.clip(np.rint([s["ycentroid"] for s in sources]).astype(int), 0, ny - 1)
+    return float(edge[ys, xs].mean())
+
+
+def test_a_weight_plane_keeps_detections_out_of_the_noisy_edge() -> None:
+    data, weight, edge, truth = exposure_edge_field()
+    bare = detect(data, method="auto")
+    assert edge_fraction(bare.sources, edge) > 0.3  # the failure a noise map fixes
+    result = detect(data, method="auto", noise=1.0 / np.sqrt(weight))
+    assert edge_fraction(result.sources, edge) <= 0.05
+    dist, _ = match(result.sources, truth)
+    assert np.isfinite(dist).all()
+    assert len(result.sources) <= len(truth) + 2
+    # the noise map is scaled to the image: the interior RMS is 1 whatever the WHT unit
+    assert result.threshold_value == pytest.approx(5.0, rel=0.15)
+
+
+@pytest.mark.parametrize("method", ["daofind", "iraf", "segmentation"])
+def test_every_method_follows_the_noise_plane(method: str) -> None:
+    data, weight, edge, truth = exposure_edge_field()
+    result = detect(data, method=method, noise=1.0 / np.sqrt(weight))
+    assert edge_fraction(result.sources, edge) <= 0.05
+    dist, _ = match(result.sources, truth)
+    assert np.isfinite(dist).mean() >= 0.9
+
+
+def test_zero_weight_pixels_are_not_searched() -> None:
+    data, weight, _, truth = exposure_edge_field()
+    weight = weight.copy()
+    weight[:, :200] = 0.0
+    with np.errstate(divide="ignore"):
+        noise = 1.0 / np.sqrt(weight)
+    result = detect(data, method="auto", noise=noise)
+    assert result.sources
+    assert min(s["xcentroid"] for s in result.sources) >= 199.5
+    right = truth[truth[:, 0] > 205]
+    dist, _ = match(result.sources, right)
+    assert np.isfinite(dist).all()
+
+
+def test_a_noise_plane_of_another_shape_or_without_weight_is_400() -> None:
+    data = np.zeros((32, 32), dtype=np.float32)
+    with pytest.raises(InvalidInput, match="does not match"):
+        detect(data, noise=np.ones((16, 16), dtype=np.float32))
+    with pytest.raises(InvalidInput, match="NaN"):
+        detect(data, noise=np.full((32, 32), np.inf, dtype=np.float32))
+
+
+def test_auto_splits_touching_stars_and_keeps_one_peak_per_flat_top() -> None:
+    yy, xx = np.mgrid[0:64, 0:64]
+    sigma = FWHM / 2.3548
+    pair = sum(2000.0 * np.exp(-((xx - cx) ** 2 + (yy - 32.0) ** 2) / (2 * sigma**2)) for cx in (28.0, 33.0))
+    noisy = pair + np.random.default_rng(0).normal(0.0, 1.0, pair.shape)
+    result = detect(noisy.astype(np.float32), method="auto", fwhm=FWHM)
+    xs = sorted(round(s["xcentroid"]) for s in result.sources)
+    assert xs == [28, 33]
+    flat = np.zeros((64, 64), dtype=np.float32) + np.random.default_rng(1).normal(0, 1, (64, 64)).astype(np.float32)
+    flat[30:34, 30:34] = 5000.0  # a saturated, flat-topped star
+    result = detect(flat, method="auto", fwhm=FWHM)
+    assert len(result.sources) == 1
+    assert result.sources[0]["xcentroid"] == pytest.approx(31.5, abs=0.3)

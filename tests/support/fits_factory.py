@@ -66,6 +66,38 @@ def gaussian_stars(
     return image.astype(np.float32), np.column_stack([xs, ys, fluxes])
 
 
+#: Width in pixels of the low-exposure edge of :func:`exposure_edge_field`.
+EDGE_WIDTH = 16
+
+
+def exposure_edge_field(seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stars in the interior of a 400^2 image whose 16 px edge has 1/25 of the weight (5x the noise).
+
+    Returns the float32 image, its WHT plane (4 inside, 4/25 on the edge), the boolean edge mask
+    and the true ``(x, y, flux)`` of the stars (all in the interior).
+    """
+    shape = (400, 400)
+    data, truth = gaussian_stars(shape, n_stars=40, flux_range=(300.0, 3000.0), seed=seed, margin=EDGE_WIDTH + 5)
+    edge = np.ones(shape, dtype=bool)
+    edge[EDGE_WIDTH:-EDGE_WIDTH, EDGE_WIDTH:-EDGE_WIDTH] = False
+    extra = np.random.default_rng(seed + 1000).normal(0.0, np.sqrt(25.0 - 1.0), shape).astype(np.float32)
+    data = data + np.where(edge, extra, np.float32(0.0))
+    weight = np.where(edge, np.float32(4.0 / 25.0), np.float32(4.0))
+    return data, weight, edge, truth
+
+
+def write_weighted_image(path: Path, data: np.ndarray, weight: np.ndarray, *, with_err: bool = True) -> Path:
+    """Write a JWST i2d-like file: empty primary, ``SCI``, optionally ``ERR`` (1/sqrt(WHT)), then ``WHT``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU(), fits.ImageHDU(data, name="SCI")]
+    if with_err:
+        hdus.append(fits.ImageHDU((1.0 / np.sqrt(weight)).astype(np.float32), name="ERR"))
+    hdus.append(fits.ImageHDU(weight.astype(np.float32), name="WHT"))
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
 def write_image(
     path: Path,
     data: np.ndarray,

@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose
 from PIL import Image
 
 from main import create_app
-from tests.support.avm_reader import parse_avm_xmp
+from tests.support.avm_reader import read_avm
 from tests.viewer.conftest import CUBE_SHAPE, IMAGE_SHAPE, make_settings
 
 ENDPOINTS = ("preview", "histogram", "pixeldata", "cubeinfo")
@@ -106,22 +106,22 @@ def test_preview_embeds_avm(client: TestClient, keys: dict[str, str]) -> None:
         params = {"file_path": keys["image"], "embed_avm": "true", "avm_metadata": meta, "format": fmt, "width": 100}
         reply = client.get("/preview/abc", params=params)
         assert reply.status_code == 200
-        image = _image(reply.content)
-        xmp = image.info["xmp"]
-        fields = parse_avm_xmp(xmp)
-        assert fields["Spatial.ReferenceDimension"] == [100.0, 60.0]
-        assert fields["Subject.Name"] == ["M16"]
-        assert fields["Spectral.Bandpass"] == ["F090W"]
+        avm = read_avm(reply.content)
+        assert list(avm.Spatial.ReferenceDimension) == [100, 60]
+        assert list(avm.Subject.Name) == ["M16"]
+        assert list(avm.Spectral.Bandpass) == ["F090W"]
         # the factory's rotation_deg=25 is a CROTA2 of -25 degrees
-        assert fields["Spatial.Rotation"] == pytest.approx(-25.0, abs=0.01)
-        assert fields["Spatial.Scale"][1] == pytest.approx(0.063 / 3600 * 2, rel=1e-6)  # 200 px -> 100 px
+        assert avm.Spatial.Rotation == pytest.approx(335.0, abs=0.01)
+        assert avm.Spatial.Scale[1] == pytest.approx(0.063 / 3600 * 2, rel=1e-6)  # 200 px -> 100 px
 
 
 def test_preview_invalid_avm_metadata_is_ignored(client: TestClient, keys: dict[str, str]) -> None:
     params = {"file_path": keys["image"], "embed_avm": "true", "avm_metadata": "{not json", "width": 50}
     reply = client.get("/preview/abc", params=params)
     assert reply.status_code == 200
-    assert "Subject.Name" not in parse_avm_xmp(_image(reply.content).info["xmp"])
+    avm = read_avm(reply.content)
+    assert avm.Subject.Name is None
+    assert avm.Spatial.ReferenceDimension is not None
 
 
 BAD_PREVIEW_PARAMS = [
