@@ -18,7 +18,7 @@ import numpy as np
 from app.core.exceptions import FitsTooLargeError, InvalidRequestError
 from app.processing import detection, regions, tables
 from app.processing.fits_io import ImageInfo, image_info, open_fits, read_plane, read_window
-from app.processing.sources import find_weight_hdu
+from app.processing.sources import WeightMap, find_weight_hdu
 from app.worker.context import local_path
 from app.worker.deadline import Deadline
 from app.worker.errors import job_entry
@@ -114,8 +114,8 @@ def detect_sources(
     )
 
 
-def _weight_extension(path: Path, info: ImageInfo, weight_hdu: int | str) -> tuple[int, str] | None:
-    """``(index, "WHT" | "ERR")`` of the noise extension ``weight_hdu`` asks for, or ``None``."""
+def _weight_extension(path: Path, info: ImageInfo, weight_hdu: int | str) -> WeightMap | None:
+    """Return the noise extension(s) ``weight_hdu`` asks for (``ERR``, ``VAR_*`` or ``WHT``), or ``None``."""
     if weight_hdu == "none":
         return None
     if weight_hdu == "auto":
@@ -132,20 +132,21 @@ def _weight_extension(path: Path, info: ImageInfo, weight_hdu: int | str) -> tup
         raise InvalidRequestError(f"weight_hdu {weight_hdu} is not a WHT or ERR extension")
     if shape != (info.ny, info.nx):
         raise InvalidRequestError(f"weight_hdu {weight_hdu} has shape {shape}, the image {(info.ny, info.nx)}")
-    return (weight_hdu, kind)
+    return WeightMap("ERR" if kind == "ERR" else "WHT", (weight_hdu,))
 
 
 def _noise_plane(path: Path, info: ImageInfo, weight_hdu: int | str) -> np.ndarray | None:
-    """Per-pixel noise up to a constant from the chosen extension: ``ERR`` as is, ``1/sqrt(WHT)``."""
+    """Per-pixel noise up to a constant: ``ERR`` as is, ``sqrt(sum(VAR_*))``, ``1/sqrt(WHT)``."""
     found = _weight_extension(path, info, weight_hdu)
     if found is None:
         return None
-    index, kind = found
-    values = read_plane(path, hdu_index=index).data
-    if kind == "ERR":
-        return values
+    planes = [read_plane(path, hdu_index=index).data for index in found.hdu_indices]
+    if found.kind == "ERR":
+        return planes[0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.float32(1.0) / np.sqrt(values), dtype=np.float32)
+        if found.kind == "VAR":
+            return np.asarray(np.sqrt(np.sum(planes, axis=0)), dtype=np.float32)
+        return np.asarray(np.float32(1.0) / np.sqrt(planes[0]), dtype=np.float32)
 
 
 @job_entry
