@@ -1,4 +1,7 @@
-"""Benchmark: WCS mosaic, ours vs ``reproject_and_coadd(reproject_interp, combine_function='mean')`` (issue 7).
+"""Benchmark: WCS mosaic, ours vs ``reproject_and_coadd(reproject_interp, combine_function='mean')``.
+
+Two baselines: the textbook call, and what a skilled user writes (memory-mapped inputs,
+``roundtrip_coords=False`` passed through to ``reproject_interp``).
 
 Four overlapping 2048 x 2048 tiles cut from one synthetic sky -> the optimal grid, mean combine.
 Each side runs in its own subprocess; "extra memory" is the peak RSS of the job minus the RSS just
@@ -58,7 +61,7 @@ def run_ours(paths: list[str], out_file: str) -> dict[str, object]:
     return {"seconds": seconds, "extra_mb": extra, "output_mb": data.nbytes / 2**20, "grid": f"{grid.nx}x{grid.ny}"}
 
 
-def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
+def run_baseline(paths: list[str], out_file: str, tuned: str = "") -> dict[str, object]:
     from astropy.io import fits
     from reproject import reproject_interp
     from reproject.mosaicking import find_optimal_celestial_wcs, reproject_and_coadd
@@ -67,10 +70,11 @@ def run_baseline(paths: list[str], out_file: str) -> dict[str, object]:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hdus = [fits.open(p)["SCI"] for p in paths]
+        hdus = [fits.open(p, memmap=bool(tuned))["SCI"] for p in paths]
         wcs, shape = find_optimal_celestial_wcs(hdus, negative_lon_cdelt=True)
+        options = {"roundtrip_coords": False} if tuned else {}
         array, footprint = reproject_and_coadd(
-            hdus, wcs, shape_out=shape, reproject_function=reproject_interp, combine_function="mean"
+            hdus, wcs, shape_out=shape, reproject_function=reproject_interp, combine_function="mean", **options
         )
     seconds = time.perf_counter() - start
     extra = peak_rss_mb() - before
@@ -122,14 +126,18 @@ def main() -> None:
         paths = ",".join(str(p) for p in make_tiles(folder, args.tile))
         ours = spawn(__file__, "ours", paths, str(folder / "ours.npy"))
         base = spawn(__file__, "baseline", paths, str(folder / "base.npy"))
+        tuned = spawn(__file__, "baseline", paths, str(folder / "tuned.npy"), "tuned")
         check = spawn(__file__, "compare", paths, str(folder / "base.npy"))
     print(f"inputs: 4 x {args.tile}^2 float32 tiles, mean combine")
-    for name, r in (("ours", ours), ("baseline", base)):
+    for name, r in (("ours", ours), ("tuned", tuned), ("textbook", base)):
         print(
             f"{name:9s} {r['seconds']:7.2f} s  extra RSS {r['extra_mb']:6.0f} MB "
             f"({r['extra_mb'] / r['output_mb']:.2f} x output array of {r['output_mb']:.0f} MB, grid {r['grid']})"
         )
-    print(f"speed-up: {base['seconds'] / ours['seconds']:.1f}x")
+    print(
+        f"speed-up: {tuned['seconds'] / ours['seconds']:.1f}x the tuned baseline, "
+        f"{base['seconds'] / ours['seconds']:.1f}x the textbook one"
+    )
     print(
         f"same grid: max |diff| {100 * check['max_diff_rel_rms']:.4f} % of RMS, 99.9th pct "
         f"{100 * check['p999_diff_rel_rms']:.4f} %, coverage agreement {100 * check['coverage_agreement']:.3f} %"
