@@ -84,7 +84,8 @@ def test_health_stays_fast_and_overflow_gets_429(busy_server: LiveServer) -> Non
     assert statuses == [200, 200, 200]
     assert overflow.status_code == 429
     assert overflow.headers["retry-after"] == "3"
-    assert p99(latencies) < 50, f"/health p99 {p99(latencies):.1f} ms under load"
+    # a blocked event loop shows as seconds; 100 ms leaves room for a busy 2-core CI machine
+    assert p99(latencies) < 100, f"/health p99 {p99(latencies):.1f} ms under load"
 
 
 def test_crashed_worker_gives_503_then_recovers(busy_server: LiveServer) -> None:

@@ -49,7 +49,9 @@ def test_loops_that_fail_together_do_not_retry_in_lockstep(tmp_path: Path) -> No
             raise ConnectionError("dropped")
 
         with pytest.raises(DownloadError, match="gave up after 2 retries"):
-            await retry_with_backoff(attempt, lambda e: "dropped", tracker, retries=2, backoff_seconds=0.3)
+            await retry_with_backoff(
+                attempt, lambda e: "dropped", tracker, retries=2, backoff_seconds=0.3, transport="http"
+            )
         return times
 
     async def all_loops() -> list[list[float]]:
