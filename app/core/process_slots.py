@@ -79,8 +79,12 @@ class _Slot:
         old.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
-        """Stop the process, cancelling what it runs."""
+        """Stop the process at once, abandoning what it runs (the engine is going down)."""
+        pids = self._pids()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class SlotPool:
