@@ -4,7 +4,7 @@ Environment names are part of the deployment interface (README, configuration ta
 as they are. Nothing else in the code base reads ``os.environ``: code receives a
 :class:`Settings` instance (usually through :func:`get_settings`).
 
-Two values are derived here, once: when ``ENGINE_JOB_MEMORY_MB`` is not set, the per-job memory
+One value is derived here, once: when ``ENGINE_JOB_MEMORY_MB`` is not set, the per-job memory
 budget comes from the container's memory limit (cgroup v2 ``memory.max`` or v1
 ``memory.limit_in_bytes``) less :data:`API_HEADROOM_MB` for the API process, shared by the
 ``ENGINE_WORKERS`` jobs that can run at once, so the budgets never add up to more than the
