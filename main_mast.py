@@ -6,6 +6,7 @@ reproject, photutils or the engine's modules, so the proxy stays light and start
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from app.mast.jobs.manager import DownloadManager
 from app.mast.routes import router as mast_router
 from app.mast.search import MastService
 from app.storage.factory import create_storage
+from app.storage.startup import check_startup_storage
 
 MAST_TAGS = [{"name": "mast", "description": "MAST searches, product lists and download jobs."}]
 
@@ -31,6 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
+        await asyncio.to_thread(
+            check_startup_storage,
+            app.state.storage,
+            directories=[settings.mast_download_dir],
+            create_bucket=settings.s3_create_bucket,
+        )
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.mast_download_read_timeout, connect=settings.mast_download_connect_timeout),
             follow_redirects=True,

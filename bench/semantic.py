@@ -1,7 +1,8 @@
 """Benchmark: semantic search (issue 9): embedding throughput and search latency at 100 000 vectors.
 
 * embed: 1000 synthetic JWST metadata records -> prose -> numpy MiniLM -> index (``embed_items``, the
-  code behind E18), in records per second; also the encoder alone and the mean tokens per text;
+  code behind ``POST /semantic/embed-batch``), in records per second;
+  also the encoder alone and the mean tokens per text;
 * search: the index grown to 100 000 vectors (the 1000 real ones plus 99 000 random unit vectors),
   then 100 queries: embedding time and exact-search time (``VectorIndex.search``), p50 and p99;
 * the cost of persisting (one 99 000-row write, a snapshot reload in a fresh index object);

@@ -1,1 +1,1 @@
-"""Region statistics, source detection, FITS tables and spectra (E11-E15)."""
+"""Region statistics, source detection, FITS tables and spectra (``/analysis/*``)."""

@@ -35,7 +35,7 @@ DETECTION_DEADLINE_SECONDS = 120.0
 def region_statistics(
     key: str, region: regions.Region, *, hdu_index: int = -1, max_elements: int
 ) -> dict[str, float | int]:
-    """Statistics of ``region`` on the image of ``path`` (E11).
+    """Statistics of ``region`` on the image of ``path`` (``POST /analysis/region-statistics``).
 
     Only the region's bounding box is read, in row bands that are masked as they arrive, and
     only the finite pixels of the region are kept (float32), so peak memory stays near 4 bytes
@@ -83,7 +83,7 @@ def detect_sources(
     max_pixels: int = MAX_DETECTION_PIXELS,
     deadline_seconds: float = DETECTION_DEADLINE_SECONDS,
 ) -> detection.DetectionResult:
-    """Read the image of ``key`` (middle slice of a cube) and detect sources (E12).
+    """Read the image of ``key`` (middle slice of a cube) and detect sources (``POST /analysis/detect-sources``).
 
     The image size is checked from the headers first (413 above ``max_pixels``); the deadline is
     checked after the read and between the detection stages (504 past it). ``weight_hdu`` names
@@ -151,7 +151,7 @@ def _noise_plane(path: Path, info: ImageInfo, weight_hdu: int | str) -> np.ndarr
 
 @job_entry
 def table_info(key: str) -> dict[str, Any]:
-    """``{file_name, table_hdus}``: every table HDU of ``key`` and its columns (E13)."""
+    """``{file_name, table_hdus}``: every table HDU of ``key`` and its columns (``GET /analysis/table-info``)."""
     with open_fits(local_path(key)) as hdul:
         hdus = tables.describe_tables(hdul)
     return {"file_name": Path(key).name, "table_hdus": hdus}
@@ -168,7 +168,7 @@ def table_page(
     sort_direction: str | None = None,
     search: str | None = None,
 ) -> dict[str, Any]:
-    """One page of a table HDU after optional search and sort (E14); see :func:`tables.table_page`."""
+    """One page of a table HDU after optional search and sort; see :func:`tables.table_page`."""
     with open_fits(local_path(key)) as hdul:
         return tables.table_page(
             hdul,
@@ -183,6 +183,6 @@ def table_page(
 
 @job_entry
 def spectral_data(key: str, *, hdu_index: int = 1) -> dict[str, Any]:
-    """Read the wavelength column and the 1-D spectral columns of a table HDU (E15)."""
+    """Read the wavelength column and the 1-D spectral columns of a table HDU (``GET /analysis/spectral-data``)."""
     with open_fits(local_path(key)) as hdul:
         return tables.spectrum(hdul, hdu_index=hdu_index)

@@ -1,4 +1,4 @@
-"""Request and response models of the analysis endpoints (contract sections 6.9-6.13).
+"""Request and response models of the analysis endpoints.
 
 Every optional request field accepts an explicit ``null`` (the .NET backend writes them), which
 means "use the default".
@@ -32,7 +32,7 @@ class EllipseRegion(BaseModel):
 
 
 class RegionStatisticsRequest(BaseModel):
-    """Body of ``POST /analysis/region-statistics`` (E11)."""
+    """Body of ``POST /analysis/region-statistics``."""
 
     file_path: str
     region_type: Literal["rectangle", "ellipse", "polygon"]
@@ -59,7 +59,7 @@ class RegionStatisticsResponse(BaseModel):
 
 
 class DetectSourcesRequest(BaseModel):
-    """Body of ``POST /analysis/detect-sources`` (E12)."""
+    """Body of ``POST /analysis/detect-sources``."""
 
     file_path: str
     threshold_sigma: float | None = Field(default=5.0, ge=1.0, le=50.0)
@@ -126,14 +126,14 @@ class TableHduInfo(BaseModel):
 
 
 class TableInfoResponse(BaseModel):
-    """Body of ``GET /analysis/table-info`` (E13)."""
+    """Body of ``GET /analysis/table-info``."""
 
     file_name: str
     table_hdus: list[TableHduInfo]
 
 
 class TableDataResponse(BaseModel):
-    """Body of ``GET /analysis/table-data`` (E14)."""
+    """Body of ``GET /analysis/table-data``."""
 
     hdu_index: int
     hdu_name: str | None
@@ -156,7 +156,7 @@ class SpectralColumn(BaseModel):
 
 
 class SpectralDataResponse(BaseModel):
-    """Body of ``GET /analysis/spectral-data`` (E15)."""
+    """Body of ``GET /analysis/spectral-data``."""
 
     hdu_index: int
     hdu_name: str | None

@@ -51,7 +51,7 @@ def build_region(request: RegionStatisticsRequest) -> regions.Region:
 async def region_statistics(
     request: RegionStatisticsRequest, *, executor: JobExecutor, settings: Settings
 ) -> RegionStatisticsResponse:
-    """E11: statistics of the finite pixels inside a region."""
+    """``POST /analysis/region-statistics``: statistics of the finite pixels inside a region."""
     region = build_region(request)
     hdu_index = -1 if request.hdu_index is None else request.hdu_index
     stats = await executor.run(
@@ -65,7 +65,7 @@ async def region_statistics(
 
 
 async def detect_sources(request: DetectSourcesRequest, *, executor: JobExecutor) -> DetectSourcesResponse:
-    """E12: detect sources on the image (middle slice of a cube)."""
+    """``POST /analysis/detect-sources``: detect sources on the image (middle slice of a cube)."""
     method = "auto" if request.method is None else request.method
     if method not in detection.METHODS:
         raise InvalidRequestError(f"Invalid method '{method}'. Must be one of: {', '.join(detection.METHODS)}")
@@ -95,7 +95,7 @@ async def detect_sources(request: DetectSourcesRequest, *, executor: JobExecutor
 
 
 async def table_info(file_path: str, *, executor: JobExecutor) -> TableInfoResponse:
-    """E13: every table HDU of the file and its columns."""
+    """``GET /analysis/table-info``: every table HDU of the file and its columns."""
     return TableInfoResponse.model_validate(await executor.run(jobs.table_info, file_path))
 
 
@@ -110,7 +110,7 @@ async def table_data(
     search: str | None,
     executor: JobExecutor,
 ) -> TableDataResponse:
-    """E14: one page of a table HDU after optional search and sort."""
+    """``GET /analysis/table-data``: one page of a table HDU after optional search and sort."""
     if page < 0:
         raise InvalidRequestError("page must be >= 0")
     if page_size < 1 or page_size > MAX_PAGE_SIZE:
@@ -131,7 +131,7 @@ async def table_data(
 
 
 async def spectral_data(file_path: str, *, hdu_index: int, executor: JobExecutor) -> SpectralDataResponse:
-    """E15: the wavelength column and the 1-D spectral columns of a table HDU."""
+    """``GET /analysis/spectral-data``: the wavelength column and the 1-D spectral columns of a table HDU."""
     if not file_path or not file_path.strip():
         raise InvalidRequestError("file_path is required")
     if hdu_index < 0:

@@ -1,1 +1,1 @@
-"""N-channel colour composites (E8)."""
+"""N-channel colour composites (``POST /composite/generate-nchannel``)."""

@@ -1,7 +1,7 @@
 """Build a FastAPI app with the pieces both services share.
 
-Both entrypoints call :func:`build_app`: root and health routes with the contract's exact
-bodies, readiness and metrics (:mod:`app.core.operations`), the self-hosted manuals
+Both entrypoints call :func:`build_app`: root and health routes with the exact bodies
+the backend expects, readiness and metrics (:mod:`app.core.operations`), the self-hosted manuals
 (:mod:`app.core.docs`), error handlers, the request-context middleware (outermost: request id, body
 limit), the strict-JSON check of request bodies inside it, the optional service token
 (:mod:`app.core.auth`) and OpenAPI metadata.
@@ -44,7 +44,7 @@ class HealthResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The contract's error body: ``{"detail": "<text>"}``."""
+    """The error body of every non-validation error: ``{"detail": "<text>"}``."""
 
     detail: str
 
@@ -71,7 +71,7 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def service_router(*, root_message: str, service_name: str) -> APIRouter:
-    """Routes ``GET /`` and ``GET /health`` with the contract's bodies (P1/P2, E1/E2)."""
+    """Routes ``GET /`` and ``GET /health`` with the fixed bodies the backend checks."""
     router = APIRouter(tags=["service"])
     root = RootResponse(message=root_message, status="running")
     health = HealthResponse(status="healthy", service=service_name)

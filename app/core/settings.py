@@ -1,8 +1,14 @@
 """The one settings object of both services, read once from the environment.
 
-Environment names follow ``api-contract.md`` sections 0 and 4 exactly. Nothing else in the
-code base reads ``os.environ``: code receives a :class:`Settings` instance (usually through
-:func:`get_settings`).
+Environment names are part of the deployment interface (README, configuration table) and stay
+as they are. Nothing else in the code base reads ``os.environ``: code receives a
+:class:`Settings` instance (usually through :func:`get_settings`).
+
+One value is derived here, once: when ``ENGINE_JOB_MEMORY_MB`` is not set, the per-job memory
+budget comes from the container's memory limit (cgroup v2 ``memory.max`` or v1
+``memory.limit_in_bytes``) less :data:`API_HEADROOM_MB` for the API process, shared by the
+``ENGINE_WORKERS`` jobs that can run at once, so the budgets never add up to more than the
+container has.
 """
 
 from __future__ import annotations
@@ -13,10 +19,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+#: Per-job budget when neither ``ENGINE_JOB_MEMORY_MB`` nor a container memory limit says otherwise.
+DEFAULT_JOB_MEMORY_MB = 3072
+#: Memory kept for the engine's API process (event loop, uvicorn, caches) when deriving job budgets.
+API_HEADROOM_MB = 400
+#: Where a container's memory limit is read: cgroup v2, then cgroup v1.
+CGROUP_MEMORY_LIMIT_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+#: A cgroup v1 "limit" at or above this is the kernel's way of saying "none".
+_NO_LIMIT_BYTES = 1 << 60
 
 
 def _default_download_dir() -> Path:
@@ -36,12 +53,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
 
-    # --- upstreams (contract section 0) ---
+    # --- upstreams: MAST and its public bucket ---
     mast_base_url: str = Field(default="https://mast.stsci.edu", alias="MAST_BASE_URL")
     mast_s3_endpoint_url: str | None = Field(default=None, alias="MAST_S3_ENDPOINT_URL")
     mast_s3_bucket: str = Field(default="stpubdata", alias="MAST_S3_BUCKET")
 
-    # --- MAST proxy (contract 4.1) ---
+    # --- MAST proxy ---
     mast_download_dir: Path = Field(default_factory=_default_download_dir, alias="MAST_DOWNLOAD_DIR")
     mast_search_timeout: float = Field(default=120.0, alias="MAST_SEARCH_TIMEOUT", gt=0)
     mast_download_timeout: float = Field(default=600.0, alias="MAST_DOWNLOAD_TIMEOUT", gt=0)
@@ -58,7 +75,7 @@ class Settings(BaseSettings):
     mast_search_cache_size: int = Field(default=256, alias="MAST_SEARCH_CACHE_SIZE", ge=1)
     mast_max_finished_jobs: int = Field(default=500, alias="MAST_MAX_FINISHED_JOBS", ge=1)
 
-    # --- storage (contract 4.1 / 4.2) ---
+    # --- storage (both services) ---
     storage_provider: Literal["local", "s3"] = Field(default="local", alias="STORAGE_PROVIDER")
     storage_base_path: Path = Field(default=Path("/app/data"), alias="STORAGE_BASE_PATH")
     s3_bucket_name: str = Field(default="jwst-data", alias="S3_BUCKET_NAME")
@@ -68,10 +85,11 @@ class Settings(BaseSettings):
     s3_force_path_style: bool = Field(default=True, alias="S3_FORCE_PATH_STYLE")
     s3_public_endpoint: str | None = Field(default=None, alias="S3_PUBLIC_ENDPOINT")
     s3_region: str = Field(default="us-east-1", alias="S3_REGION")
+    s3_create_bucket: bool = Field(default=False, alias="S3_CREATE_BUCKET")
     storage_temp_cache_max_bytes: int = Field(default=2 * 1024 * MIB, alias="STORAGE_TEMP_CACHE_MAX_BYTES", gt=0)
     storage_temp_cache_dir: Path = Field(default_factory=_default_temp_cache_dir, alias="STORAGE_TEMP_CACHE_DIR")
 
-    # --- engine limits (contract 4.2) ---
+    # --- engine limits ---
     max_fits_array_elements: int = Field(default=200_000_000, alias="MAX_FITS_ARRAY_ELEMENTS", gt=0)
     max_fits_file_size_mb: int = Field(default=2048, alias="MAX_FITS_FILE_SIZE_MB", gt=0)
     max_mosaic_output_pixels: int = Field(default=64_000_000, alias="MAX_MOSAIC_OUTPUT_PIXELS", gt=0)
@@ -89,7 +107,7 @@ class Settings(BaseSettings):
     engine_executor: Literal["process", "thread"] = Field(default="process", alias="ENGINE_EXECUTOR")
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
     engine_worker_nice: int = Field(default=10, alias="ENGINE_WORKER_NICE", ge=0, le=19)
-    engine_job_memory_mb: int = Field(default=3072, alias="ENGINE_JOB_MEMORY_MB", gt=0)
+    engine_job_memory_mb: int = Field(default=DEFAULT_JOB_MEMORY_MB, alias="ENGINE_JOB_MEMORY_MB", gt=0)
     engine_job_deadline_seconds: float = Field(default=300.0, alias="ENGINE_JOB_DEADLINE_SECONDS", gt=0)
     dask_scheduler_address: str | None = Field(default=None, alias="DASK_SCHEDULER_ADDRESS")
     dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
@@ -141,6 +159,12 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @model_validator(mode="after")
+    def _derive_job_memory(self) -> Settings:
+        if "engine_job_memory_mb" not in self.model_fields_set:
+            self.engine_job_memory_mb = job_memory_budget_mb(container_memory_limit_bytes(), self.engine_workers)
+        return self
+
     @property
     def fits_inflate_budget_bytes(self) -> int:
         """Return the bytes one job may inflate from a compressed FITS file: half of ``ENGINE_JOB_MEMORY_MB``.
@@ -153,6 +177,39 @@ class Settings(BaseSettings):
     def max_fits_file_size_bytes(self) -> int:
         """Return ``MAX_FITS_FILE_SIZE_MB`` in bytes."""
         return self.max_fits_file_size_mb * MIB
+
+
+def container_memory_limit_bytes(files: tuple[Path, ...] | None = None) -> int | None:
+    """Return the memory limit of this process's cgroup in bytes, or ``None`` when there is none.
+
+    ``files`` are tried in turn (default :data:`CGROUP_MEMORY_LIMIT_FILES`); the first readable one
+    decides. ``max`` (cgroup v2) and v1's near-2**63 value mean no limit.
+    """
+    for path in CGROUP_MEMORY_LIMIT_FILES if files is None else files:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text == "max":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            continue
+        return value if 0 < value < _NO_LIMIT_BYTES else None
+    return None
+
+
+def job_memory_budget_mb(limit_bytes: int | None, workers: int) -> int:
+    """Return one job's memory budget (MB) so that ``workers`` jobs plus the API fit in ``limit_bytes``.
+
+    Without a limit it is :data:`DEFAULT_JOB_MEMORY_MB`; with one, it is the limit less
+    :data:`API_HEADROOM_MB`, divided by ``workers``, and never more than the default (at least 1).
+    """
+    if limit_bytes is None:
+        return DEFAULT_JOB_MEMORY_MB
+    share = (limit_bytes // MIB - API_HEADROOM_MB) // max(workers, 1)
+    return max(1, min(DEFAULT_JOB_MEMORY_MB, share))
 
 
 def export_prometheus_multiproc_dir(directory: Path) -> None:

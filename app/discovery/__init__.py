@@ -1,1 +1,1 @@
-"""Composite recipe suggestions (E16)."""
+"""Composite recipe suggestions (``POST /discovery/suggest-recipes``)."""

@@ -1,4 +1,4 @@
-"""Suggest colour-composite recipes from a list of observations (E16).
+"""Suggest colour-composite recipes from a list of observations (``POST /discovery/suggest-recipes``).
 
 Steps:
 

@@ -1,4 +1,4 @@
-"""Request and response models of ``POST /discovery/suggest-recipes`` (contract section 6.14)."""
+"""Request and response models of ``POST /discovery/suggest-recipes``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class ObservationInput(BaseModel):
 
 
 class SuggestRecipesRequest(BaseModel):
-    """Body of ``POST /discovery/suggest-recipes`` (E16)."""
+    """Body of ``POST /discovery/suggest-recipes``."""
 
     target_name: str | None = None
     observations: list[ObservationInput] | None = None

@@ -1,1 +1,1 @@
-"""MAST proxy: searches, product lists and download jobs (P3-P19)."""
+"""MAST proxy: searches, product lists and download jobs (``/mast/*``)."""

@@ -1,6 +1,6 @@
-"""Request and response models of the MAST proxy (contract sections 5.1-5.5).
+"""Request and response models of the MAST proxy (wire format: ``docs/api.md``).
 
-Every optional field accepts an explicit ``null`` (contract 2.2); integer fields stay integers.
+Every optional field accepts an explicit ``null`` (the backend writes them); integer fields stay integers.
 Numbers sent on to MAST are finite and in range (422 otherwise): RA in [0, 360), Dec in
 [-90, 90], a cone radius in (0, 10] degrees, calibration levels in [-1, 4].
 Status words of replies are ``StrEnum`` members; the fields that carry them stay typed ``str`` so
@@ -34,7 +34,7 @@ def _no_dot_only(value: str) -> str:
 
 
 class ActionStatus(StrEnum):
-    """Status word of a resume, pause or cancel reply (P13-P15)."""
+    """Status word of a resume, pause or cancel reply."""
 
     RESUMING = "resuming"
     PAUSED = "paused"
@@ -42,17 +42,17 @@ class ActionStatus(StrEnum):
 
 
 class SyncDownloadStatus(StrEnum):
-    """Status word of the synchronous download reply (P9)."""
+    """Status word of the synchronous download reply (``POST /mast/download``)."""
 
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-# --- searches (P3-P7) --------------------------------------------------------------------------
+# --- searches --------------------------------------------------------------------------------------
 
 
 class TargetSearchRequest(BaseModel):
-    """P3: a target name resolved to coordinates, then a cone search."""
+    """``POST /mast/search/target``: a target name resolved to coordinates, then a cone search."""
 
     target_name: str
     radius: Radius = 0.2
@@ -61,7 +61,7 @@ class TargetSearchRequest(BaseModel):
 
 
 class CoordinateSearchRequest(BaseModel):
-    """P4: a cone search around ``(ra, dec)``."""
+    """``POST /mast/search/coordinates``: a cone search around ``(ra, dec)``."""
 
     ra: RightAscension
     dec: Declination
@@ -70,21 +70,21 @@ class CoordinateSearchRequest(BaseModel):
 
 
 class ObservationSearchRequest(BaseModel):
-    """P5: observations with the given ``obs_id`` (not pattern-checked)."""
+    """``POST /mast/search/observation``: observations with the given ``obs_id`` (not pattern-checked)."""
 
     obs_id: str
     calib_level: list[CalibLevel] | None = None
 
 
 class ProgramSearchRequest(BaseModel):
-    """P6: observations of a proposal."""
+    """``POST /mast/search/program``: observations of a proposal."""
 
     program_id: str
     calib_level: list[CalibLevel] | None = [2, 3]
 
 
 class RecentSearchRequest(BaseModel):
-    """P7: recently released observations."""
+    """``POST /mast/search/recent``: recently released observations."""
 
     days_back: int = Field(default=30, ge=1, le=365)
     instrument: str | None = None
@@ -102,11 +102,11 @@ class MastSearchResponse(BaseModel):
     timestamp: str
 
 
-# --- products (P8) -----------------------------------------------------------------------------
+# --- products (``POST /mast/products``) --------------------------------------------------------------------
 
 
 class ProductsRequest(BaseModel):
-    """P8: the science FITS products of one observation."""
+    """``POST /mast/products``: the science FITS products of one observation."""
 
     obs_id: str
 
@@ -119,11 +119,11 @@ class ProductsResponse(BaseModel):
     product_count: int
 
 
-# --- downloads (P9-P19) ------------------------------------------------------------------------
+# --- downloads ------------------------------------------------------------------------------------
 
 
 class MastDownloadRequest(BaseModel):
-    """P9/P10: legacy downloads."""
+    """Body of the legacy downloads (``POST /mast/download`` and ``/mast/download/start``)."""
 
     obs_id: str = Field(pattern=OBS_ID_PATTERN)
     product_type: str = "SCIENCE"
@@ -145,7 +145,7 @@ class MastDownloadResponse(BaseModel):
 
 
 class ChunkedDownloadRequest(BaseModel):
-    """P12: start (or resume) a resumable HTTP download job."""
+    """``POST /mast/download/start-chunked``: start (or resume) a resumable HTTP download job."""
 
     obs_id: str = Field(pattern=OBS_ID_PATTERN)
     product_type: str = "SCIENCE"
@@ -156,7 +156,7 @@ class ChunkedDownloadRequest(BaseModel):
 
 
 class S3DownloadRequest(BaseModel):
-    """P19: start a parallel download from the public bucket."""
+    """``POST /mast/download/start-s3``: start a parallel download from the public bucket."""
 
     obs_id: str = Field(pattern=OBS_ID_PATTERN)
     product_type: str = "SCIENCE"
@@ -166,7 +166,7 @@ class S3DownloadRequest(BaseModel):
 
 
 class JobStartedResponse(BaseModel):
-    """Reply of the job-starting endpoints (P10, P12, P19)."""
+    """Reply of the job-starting endpoints (``start``, ``start-chunked``, ``start-s3``)."""
 
     job_id: str
     obs_id: str
@@ -176,7 +176,7 @@ class JobStartedResponse(BaseModel):
 
 
 class JobActionResponse(BaseModel):
-    """Reply of resume, pause and cancel (P13-P15)."""
+    """Reply of resume, pause and cancel ."""
 
     job_id: str
     status: str
@@ -194,7 +194,7 @@ class FileProgress(BaseModel):
 
 
 class JobProgress(BaseModel):
-    """The progress object of contract 5.4 (P11, P18)."""
+    """The progress object of a download job (``progress/{job_id}`` and ``progress-chunked/{job_id}``)."""
 
     job_id: str
     obs_id: str

@@ -1,4 +1,4 @@
-"""MAST searches, product lists, name resolution and cloud path lookup (contract 0, 5.1, 5.2).
+"""MAST searches, product lists, name resolution and cloud path lookup.
 
 Searches and product lists go through astroquery, whose four ``PortalAPI`` URLs are pointed at
 ``MAST_BASE_URL`` by :func:`configure_astroquery`. astroquery is synchronous, so every call runs
@@ -39,7 +39,7 @@ logger = logging.getLogger("app.mast.service")
 
 T = TypeVar("T")
 
-#: Columns whose ``mast:`` URIs are rewritten to download links (contract 5.1).
+#: Columns whose ``mast:`` URIs are rewritten to download links on ``MAST_BASE_URL``.
 URL_COLUMNS = ("jpegURL", "dataURL")
 #: Paths of the MAST API below ``MAST_BASE_URL``.
 INVOKE_PATH = "/api/v0/invoke"
@@ -139,7 +139,7 @@ def _cloud_key(body: Any, uri: str) -> str | None:
 
 
 def name_variants(name: str) -> list[str]:
-    """Return the spellings of a target name tried in turn (contract 5.1), without duplicates."""
+    """Return the spellings of a target name tried in turn, without duplicates."""
     collapsed = " ".join(name.split())
     spaced = " ".join(re.sub(r"[-_]", " ", collapsed).split())
     dashed = re.sub(r"[\s_]+", "-", collapsed)
@@ -272,7 +272,7 @@ def _timed_out(time_limit: float) -> UpstreamTimeoutError:
 
 
 class SearchKind(StrEnum):
-    """The five searches (P3-P7); the value is the ``search_type`` of the reply."""
+    """The five searches ; the value is the ``search_type`` of the reply."""
 
     TARGET = "target"
     COORDINATES = "coordinates"
@@ -392,7 +392,7 @@ class MastService:
         """Stop the query threads (running astroquery calls end at their request timeout)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    # --- helpers ---------------------------------------------------------------------------
+    # --- helpers --------------------------------------------------------------------------------------------
 
     async def _in_thread(self, fn: Callable[..., T], /, *args: Any, time_limit: float | None, **kwargs: Any) -> T:
         """Run a blocking astroquery call in a thread, mapping its errors and the time limit."""
@@ -429,7 +429,7 @@ class MastService:
         self._cache[key] = result
         return result
 
-    # --- name resolution and cloud paths ------------------------------------------------------
+    # --- name resolution and cloud paths --------------------------------------------------------------------
 
     async def lookup_name(self, name: str) -> tuple[float, float] | None:
         """Resolve one spelling with ``Mast.Name.Lookup``; return ``None`` when MAST does not know it."""
@@ -479,7 +479,7 @@ class MastService:
                 keys[uri] = _cloud_key(body, uri)
         return keys
 
-    # --- searches (P3-P7) --------------------------------------------------------------------
+    # --- searches -----------------------------------------------------------------------------------
 
     async def _query(self, criteria: SearchCriteria) -> list[dict[str, Any]]:
         """Return the CAOM rows of a search (its cone centre resolved first when it names a target)."""
@@ -518,7 +518,7 @@ class MastService:
         return await self._cached((kind, *criteria.cache_key), build)
 
     async def search_target(self, target_name: str, radius: float, calib_level: list[int] | None) -> MastSearchResponse:
-        """Resolve a target name, then return a cone search of ``radius`` degrees around it (P3)."""
+        """Resolve a target name, then return a cone search of ``radius`` degrees around it (``search/target``)."""
         params = {"target_name": target_name, "radius": radius, "calib_level": calib_level}
         key = (target_name.strip().lower(), radius)
         criteria = _cone(params, key, calib_level, target_name=target_name, radius=radius)
@@ -527,23 +527,23 @@ class MastService:
     async def search_coordinates(
         self, ra: float, dec: float, radius: float, calib_level: list[int] | None
     ) -> MastSearchResponse:
-        """Return a cone search of ``radius`` degrees around ``(ra, dec)`` (P4)."""
+        """Return a cone search of ``radius`` degrees around ``(ra, dec)`` (``POST /mast/search/coordinates``)."""
         params = {"ra": ra, "dec": dec, "radius": radius, "calib_level": calib_level}
         criteria = _cone(params, (ra, dec, radius), calib_level, center=(ra, dec), radius=radius)
         return await self._search(SearchKind.COORDINATES, criteria)
 
     async def search_observation(self, obs_id: str, calib_level: list[int] | None) -> MastSearchResponse:
-        """Return the observations named ``obs_id`` (P5)."""
+        """Return the observations named ``obs_id`` (``POST /mast/search/observation``)."""
         return await self._search(SearchKind.OBSERVATION, _by_id("obs_id", "obs_id", obs_id, calib_level))
 
     async def search_program(self, program_id: str, calib_level: list[int] | None) -> MastSearchResponse:
-        """Return the observations of proposal ``program_id`` (P6)."""
+        """Return the observations of proposal ``program_id`` (``POST /mast/search/program``)."""
         return await self._search(SearchKind.PROGRAM, _by_id("program_id", "proposal_id", program_id, calib_level))
 
     async def search_recent(
         self, days_back: int, instrument: str | None, limit: int, offset: int
     ) -> MastSearchResponse:
-        """Return the releases of the last ``days_back`` days, newest first, then ``offset``/``limit`` (P7)."""
+        """Return the releases of the last ``days_back`` days, newest first, then ``offset``/``limit``."""
         instrument_name = instrument.strip().upper() if instrument else None
         criteria = SearchCriteria(
             query_params={"days_back": days_back, "instrument": instrument_name, "limit": limit, "offset": offset},
@@ -554,7 +554,7 @@ class MastService:
         )
         return await self._search(SearchKind.RECENT, criteria)
 
-    # --- products (P8 and download jobs) ---------------------------------------------------------
+    # --- products (the products route and download jobs) --------------------------------------------------
 
     async def _all_products(self, obs_id: str, *, require_observation: bool = False) -> list[dict[str, Any]]:
         observations = await self._in_thread(_query_observations, self.base_url, time_limit=None, obs_id=obs_id)
@@ -564,7 +564,7 @@ class MastService:
         return await self._in_thread(_query_products, self.base_url, obsids, time_limit=None)
 
     async def products(self, obs_id: str) -> ProductsResponse:
-        """Return the science FITS products of ``obs_id``, none for an unknown observation (P8)."""
+        """Return the science FITS products of ``obs_id``, none for an unknown observation (``POST /mast/products``)."""
         rows = await self._with_time_limit(self._all_products(obs_id))
         products = filter_products(rows, product_type="SCIENCE")
         return ProductsResponse(obs_id=obs_id, products=products, product_count=len(products))

@@ -1,1 +1,1 @@
-"""WCS mosaics and footprints (E9, E10)."""
+"""WCS mosaics and footprints (``POST /mosaic/generate``, ``POST /mosaic/footprint``)."""

@@ -1,4 +1,4 @@
-"""Request and response models of the mosaic endpoints (contract 6.7 and 6.8)."""
+"""Request and response models of the mosaic endpoints."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Colour compositing of channels already reprojected onto one grid.
 
-Pure numeric core for the N-channel composite (contract 6.6):
+Pure numeric core for the N-channel composite (``POST /composite/generate-nchannel``):
 
 * :func:`co_add` averages several reprojected files of one channel with coverage weights;
 * :func:`channel_display` turns one channel into display values in ``[0, 1]``: robust

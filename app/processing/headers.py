@@ -128,7 +128,7 @@ _UNITS = {
 
 
 def slice_label(ctype3: str) -> str:
-    """Human label of the browsed axis from its CTYPEn (CTYPE3 in contract 6.5)."""
+    """Human label of the browsed axis from its CTYPEn (CTYPE3 for an ordinary cube)."""
     upper = ctype3.upper()
     if "WAVE" in upper or "LAMB" in upper:
         return "Wavelength"

@@ -1,1 +1,1 @@
-"""Semantic search over file metadata (E17-E20)."""
+"""Semantic search over file metadata (``/semantic/*``)."""

@@ -82,7 +82,7 @@ def embed_items(
 
 
 def embed_one(index: VectorIndex, item: FileMetadata) -> EmbedResponse:
-    """Embed one file (E17); :class:`InvalidRequestError` when its metadata has no text."""
+    """Embed one file (``POST /semantic/embed``); :class:`InvalidRequestError` when its metadata has no text."""
     text = metadata_to_text(item)
     if not text:
         raise InvalidRequestError(NO_TEXT_DETAIL)
@@ -92,7 +92,7 @@ def embed_one(index: VectorIndex, item: FileMetadata) -> EmbedResponse:
 
 
 def search_index(index: VectorIndex, query: str, *, top_k: int, min_score: float) -> SearchResponse:
-    """Embed ``query`` and return the best matches (E19); an empty index answers at once with zero times."""
+    """Embed ``query`` and return the best matches ; an empty index answers at once with zero times."""
     total = _count(index)
     if total == 0:
         return SearchResponse(results=[], query=query, embed_time_ms=0.0, search_time_ms=0.0, total_indexed=0)
@@ -114,7 +114,7 @@ def search_index(index: VectorIndex, query: str, *, top_k: int, min_score: float
 
 
 def index_status(index: VectorIndex) -> IndexStatusResponse:
-    """State of the index and of the model in this process (E20); never loads the model."""
+    """State of the index and of the model in this process (``GET /semantic/index-status``); never loads the model."""
     return IndexStatusResponse(
         total_indexed=_count(index),
         model_loaded=encoder_module.encoder_loaded(),

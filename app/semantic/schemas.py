@@ -1,10 +1,10 @@
-"""Request and response models of the semantic search endpoints (contract 6.15, E17–E20)."""
+"""Request and response models of the semantic search endpoints (``/semantic/*``)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Largest ``embed-batch`` accepted. The contract's old engine refused more than 1000 items (422), which
+#: Largest ``embed-batch`` accepted. The previous engine refused more than 1000 items (422), which
 #: broke the backend's full re-index; this engine takes up to this bound and still answers 422 beyond it.
 MAX_BATCH_ITEMS = 50_000
 MAX_QUERY_CHARS = 500
@@ -32,13 +32,13 @@ class FileMetadata(BaseModel):
 
 
 class EmbedRequest(BaseModel):
-    """Body of E17 ``POST /semantic/embed``."""
+    """Body of ``POST /semantic/embed``."""
 
     metadata: FileMetadata
 
 
 class EmbedResponse(BaseModel):
-    """Answer of E17."""
+    """Answer of ``POST /semantic/embed``."""
 
     file_id: str
     success: bool = True
@@ -46,7 +46,7 @@ class EmbedResponse(BaseModel):
 
 
 class EmbedBatchRequest(BaseModel):
-    """Body of E18 ``POST /semantic/embed-batch``."""
+    """Body of ``POST /semantic/embed-batch``."""
 
     items: list[FileMetadata] | None = Field(
         default=None,
@@ -56,7 +56,7 @@ class EmbedBatchRequest(BaseModel):
 
 
 class EmbedBatchResponse(BaseModel):
-    """Answer of E18."""
+    """Answer of ``POST /semantic/embed-batch``."""
 
     embedded_count: int
     total_indexed: int
@@ -64,7 +64,7 @@ class EmbedBatchResponse(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    """Body of E19 ``POST /semantic/search``."""
+    """Body of ``POST /semantic/search``."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: int = Field(default=20, ge=1, le=100)
@@ -72,7 +72,7 @@ class SearchRequest(BaseModel):
 
 
 class SearchResult(BaseModel):
-    """One hit of E19."""
+    """One hit of ``POST /semantic/search``."""
 
     file_id: str
     score: float
@@ -80,7 +80,7 @@ class SearchResult(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    """Answer of E19."""
+    """Answer of ``POST /semantic/search``."""
 
     results: list[SearchResult]
     query: str
@@ -90,7 +90,7 @@ class SearchResponse(BaseModel):
 
 
 class IndexStatusResponse(BaseModel):
-    """Answer of E20 ``GET /semantic/index-status``."""
+    """Answer of ``GET /semantic/index-status``."""
 
     total_indexed: int
     model_loaded: bool

@@ -55,11 +55,11 @@ class SemanticService:
         self.executor = JobExecutor(workers=workers, queue_size=queue_size, kind="thread", retry_after=retry_after)
 
     async def embed(self, item: FileMetadata) -> EmbedResponse:
-        """E17: embed one file."""
+        """``POST /semantic/embed``: embed one file."""
         return await self.executor.run(jobs.embed_one, self.index, item)
 
     async def embed_batch(self, items: list[FileMetadata] | None) -> EmbedBatchResponse:
-        """E18: embed many files; 400 for a missing or empty list."""
+        """``POST /semantic/embed-batch``: embed many files; 400 for a missing or empty list."""
         if not items:
             raise InvalidRequestError(ITEMS_REQUIRED_DETAIL)
         stop = threading.Event()
@@ -70,11 +70,11 @@ class SemanticService:
             raise
 
     async def search(self, query: str, *, top_k: int, min_score: float) -> SearchResponse:
-        """E19: the files whose metadata best matches ``query``."""
+        """``POST /semantic/search``: the files whose metadata best matches ``query``."""
         return await self.executor.run(jobs.search_index, self.index, query, top_k=top_k, min_score=min_score)
 
     async def status(self) -> IndexStatusResponse:
-        """E20: index size and model state."""
+        """``GET /semantic/index-status``: index size and model state."""
         return await self.executor.run(jobs.index_status, self.index)
 
     def shutdown(self) -> None:

@@ -1,4 +1,4 @@
-"""Turn client-supplied storage keys into safe relative keys (contract section 2.5).
+"""Turn client-supplied storage keys into safe relative keys (the path rules of ``docs/api.md``).
 
 A key is refused with :class:`AccessDeniedError` (403) when it is absolute, has a ``..``
 component, carries a NUL byte, or hides either behind percent-encoding or backslashes. The

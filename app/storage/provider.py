@@ -35,7 +35,7 @@ class StorageProvider(ABC):
         """Return a local file holding the object, applying the contract's path rules.
 
         Raises 403 (:class:`AccessDeniedError`), 404 (:class:`NotFoundError`) or 400
-        (:class:`NotAFileError`) as section 2.5 of the contract says. S3 objects are copied into
+        (:class:`NotAFileError`) as the path rules of ``docs/api.md`` say. S3 objects are copied into
         the LRU temp cache first.
         """
 

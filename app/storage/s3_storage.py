@@ -134,6 +134,21 @@ class S3Storage(StorageProvider):
         self.client.delete_object(Bucket=self.bucket, Key=clean)
         return existed
 
+    def ensure_bucket(self) -> bool:
+        """Create the bucket when it does not exist (``S3_CREATE_BUCKET``); return whether it was created."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) not in {*_MISSING_CODES, "NoSuchBucket"}:
+                raise
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":
+            self.client.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        else:
+            self.client.create_bucket(Bucket=self.bucket)
+        return True
+
     def list_keys(self, prefix: str = "") -> list[str]:
         """List the keys of the objects under ``prefix``, all pages, sorted."""
         clean = normalize_key(prefix) + "/" if prefix.strip("/") else ""

@@ -1,1 +1,1 @@
-"""Viewer reads: thumbnail, preview, histogram, pixel data and cube info (E3-E7)."""
+"""Viewer reads: thumbnail, preview, histogram, pixel data and cube info."""

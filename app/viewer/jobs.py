@@ -39,7 +39,8 @@ THUMBNAIL_SIZE = 256
 HISTOGRAM_MAX_SIDE = 4096
 #: Pixels the histogram is computed from: a grid over the whole plane, as many as the limits sample.
 HISTOGRAM_SAMPLE_PIXELS = fits_io.LIMITS_SAMPLE_PIXELS
-#: Percentiles reported by the histogram; keys are ``p{int(p)}`` so 0.5 -> p0 and 99.5 overwrites p99 (quirk 14).
+#: Percentiles reported by the histogram; keys are ``p{int(p)}``, so 0.5 -> p0 and 99.5 overwrites p99
+#: (kept on purpose: the frontend reads these exact keys).
 HISTOGRAM_PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
 
 ShapeFor = Callable[[int, int], tuple[int, int]]
@@ -181,7 +182,7 @@ def render_thumbnail(key: str, choice: fits_io.HduChoice | None = None) -> bytes
 
 def _histogram_keys(values: dict[float, float | None]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for p in HISTOGRAM_PERCENTILES:  # ascending, so 99.5 overwrites 99 under "p99" (quirk 14)
+    for p in HISTOGRAM_PERCENTILES:  # ascending, so 99.5 overwrites 99 under "p99" (kept on purpose)
         value = values.get(p)
         out[f"p{int(p)}"] = float(value) if value is not None else 0.0
     return out

@@ -1,4 +1,4 @@
-"""E12 through the app: the backend's request, every method, and every contract error."""
+"""Source detection through the app: the backend's request, every method, and every documented error."""
 
 from __future__ import annotations
 

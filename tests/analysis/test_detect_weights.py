@@ -1,4 +1,4 @@
-"""E12 on crowded fields and on images with a noise extension: ``weight_hdu`` and the real M13 file."""
+"""Source detection on crowded fields and on images with a noise extension: ``weight_hdu`` and the real M13 file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""E11 through the app: shapes, values, and every contract error."""
+"""Region statistics through the app: shapes, values, and every documented error."""
 
 from __future__ import annotations
 

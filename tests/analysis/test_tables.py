@@ -1,4 +1,4 @@
-"""E13-E15 through the app: table description, paging, sorting, searching and spectra."""
+"""Table info, table data and spectra through the app: table description, paging, sorting, searching and spectra."""
 
 from __future__ import annotations
 

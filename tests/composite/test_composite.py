@@ -1,4 +1,4 @@
-"""N-channel composite endpoint (contract 6.6): colour, alignment, sizes, budgets, errors."""
+"""N-channel composite endpoint: colour, alignment, sizes, budgets, errors."""
 
 from __future__ import annotations
 

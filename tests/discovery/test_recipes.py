@@ -1,4 +1,4 @@
-"""E16: recipe ranking, colours, exclusions, filter parsing, determinism and errors."""
+"""``POST /discovery/suggest-recipes``: recipe ranking, colours, exclusions, filter parsing, determinism and errors."""
 
 from __future__ import annotations
 

@@ -189,7 +189,7 @@ def test_resumable_keeps_the_most_advanced_job_per_obs(tmp_path: Path) -> None:
     assert job["completed_files"] == 0
     assert job["total_files"] == 3
     assert job["progress_percent"] == 20.0
-    assert store.load("aaa111") is None  # quirk 15: duplicates dropped
+    assert store.load("aaa111") is None  # kept on purpose: duplicates dropped
     assert store.load("ccc333") is None
     assert store.load("ddd444") is not None
 

@@ -1,4 +1,4 @@
-"""Mosaic and footprint endpoints (contract 6.7, 6.8): pixels, combine methods, provenance, errors."""
+"""Mosaic and footprint endpoints: pixels, combine methods, provenance, errors."""
 
 from __future__ import annotations
 

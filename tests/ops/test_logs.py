@@ -109,7 +109,10 @@ def test_failed_startup_traceback_is_json(tmp_path: Path) -> None:
     failed = next(r for r in records if "exc_info" in r)
     assert failed["logger"] == "uvicorn.error"
     assert failed["exc_info"].startswith("Traceback (most recent call last):")
-    assert failed["message"].startswith("NotADirectoryError")
+    # the storage check names the exception class, the place and the uid
+    assert failed["message"].startswith("app.storage.startup.StorageNotWritableError: Cannot write to")
+    assert "NotADirectoryError" in failed["message"]
+    assert any(r["message"] == "storage_not_writable" and r["path"] == str(blocker / "mast") for r in records)
     assert records[-1]["message"] == "Application startup failed. Exiting."
 
 

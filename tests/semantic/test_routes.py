@@ -1,4 +1,4 @@
-"""E17–E20 through the engine app (TestClient): shapes, relevance, bounds and error codes."""
+"""The semantic endpoints through the engine app (TestClient): shapes, relevance, bounds and error codes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Viewer endpoints (contract 6.1-6.5) through FastAPI's TestClient on real FITS files."""
+"""Viewer endpoints through FastAPI's TestClient on real FITS files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Download jobs: start, run, pause, resume, cancel, list and dismiss (contract 5.3-5.5).
+"""Download jobs: start, run, pause, resume, cancel, list and dismiss.
 
 The worker that starts or resumes a job runs it as an asyncio task and owns it (see
 :mod:`app.mast.jobs.store`); every other operation works from the state files, so any uvicorn
@@ -106,7 +106,7 @@ def _failure_of(state: JobState, error: Exception) -> bool:
 
 
 def _sync_failure(obs_id: str, error: str, started: str) -> MastDownloadResponse:
-    """Return the synchronous download's reply when nothing could be downloaded (P9)."""
+    """Return the synchronous download's reply when nothing could be downloaded."""
     return MastDownloadResponse(
         status=SyncDownloadStatus.FAILED,
         obs_id=obs_id,
@@ -194,7 +194,7 @@ class DownloadManager:
             read_timeout=settings.mast_download_read_timeout,
         )
 
-    # --- lifecycle ---------------------------------------------------------------------------------
+    # --- lifecycle ------------------------------------------------------------------------------------------
 
     async def startup(self) -> None:
         """Clean up at startup: orphan ``.part`` files and finished state files older than 7 days."""
@@ -209,7 +209,7 @@ class DownloadManager:
         if running:
             await asyncio.wait([job.task for job in running], timeout=SHUTDOWN_WAIT_SECONDS)
 
-    # --- helpers -----------------------------------------------------------------------------------
+    # --- helpers --------------------------------------------------------------------------------------------
 
     def obs_dir(self, obs_id: str) -> Path:
         """Return the download directory of an observation, refusing one outside ``MAST_DOWNLOAD_DIR``."""
@@ -281,7 +281,7 @@ class DownloadManager:
         await self._launch(state, fd, fetch=True)
         return state
 
-    # --- the job itself ----------------------------------------------------------------------------
+    # --- the job itself -------------------------------------------------------------------------------------
 
     async def _prepare(self, tracker: JobTracker) -> None:
         state = tracker.state
@@ -372,12 +372,12 @@ class DownloadManager:
                     self.storage.upload_file, f"mast/{state.obs_id}/{file.filename}", Path(file.local_path)
                 )
 
-    # --- endpoints -----------------------------------------------------------------------------------
+    # --- endpoints ------------------------------------------------------------------------------------------
 
     async def start_chunked(
         self, obs_id: str, product_type: str, calib_level: list[int] | None, resume_job_id: str | None
     ) -> JobStartedResponse:
-        """Start a chunked HTTP job, or resume the paused or failed job ``resume_job_id`` (P12)."""
+        """Start a chunked HTTP job, or resume the paused or failed job ``resume_job_id`` (``start-chunked``)."""
         if resume_job_id:
             existing = await asyncio.to_thread(self.store.load, resume_job_id)
             if existing is not None and existing.status in RESTARTABLE_STATUSES:
@@ -396,14 +396,14 @@ class DownloadManager:
         )
 
     async def start_s3(self, obs_id: str, product_type: str, calib_level: list[int] | None) -> JobStartedResponse:
-        """Start a parallel download job from the public bucket (P19)."""
+        """Start a parallel download job from the public bucket (``POST /mast/download/start-s3``)."""
         state = await self._start("s3", obs_id, product_type, calib_level)
         return JobStartedResponse(
             job_id=state.job_id, obs_id=obs_id, message="S3 download started", download_source="s3"
         )
 
     async def start_legacy(self, obs_id: str, product_type: str) -> JobStartedResponse:
-        """Start a job that writes astroquery's nested layout, run like the others (P10)."""
+        """Start a job that writes astroquery's nested layout, run like the others (``POST /mast/download/start``)."""
         state = await self._start("legacy", obs_id, product_type, None)
         return JobStartedResponse(job_id=state.job_id, obs_id=obs_id, message="Download started")
 
@@ -420,7 +420,7 @@ class DownloadManager:
         return state
 
     async def resume(self, job_id: str) -> JobActionResponse:
-        """Continue a paused, failed or orphaned job from its state file (P13)."""
+        """Continue a paused, failed or orphaned job from its state file (``POST /mast/download/resume/{job_id}``)."""
         not_found = NotFoundError(f"No resumable state found for job {job_id}")
         if not valid_job_id(job_id) or await asyncio.to_thread(self.store.load, job_id) is None:
             raise not_found
@@ -460,7 +460,7 @@ class DownloadManager:
         return True
 
     async def pause(self, job_id: str) -> JobActionResponse:
-        """Stop a running job and keep it resumable (P14)."""
+        """Stop a running job and keep it resumable (``POST /mast/download/pause/{job_id}``)."""
         if not valid_job_id(job_id):
             raise NotFoundError(f"No active download for job {job_id}")
         state = await asyncio.to_thread(self.store.load, job_id)
@@ -475,7 +475,7 @@ class DownloadManager:
         return JobActionResponse(job_id=job_id, status=ActionStatus.PAUSED, message=message)
 
     async def cancel(self, job_id: str) -> JobActionResponse:
-        """Stop a job for good: its state becomes ``cancelled`` (P15)."""
+        """Stop a job for good: its state becomes ``cancelled`` (``POST /mast/download/cancel/{job_id}``)."""
         if not valid_job_id(job_id):
             raise NotFoundError(f"No download found for job {job_id}")
         state = await asyncio.to_thread(self.store.load, job_id)
@@ -490,7 +490,7 @@ class DownloadManager:
         return JobActionResponse(job_id=job_id, status=ActionStatus.CANCELLED, message="Download marked as cancelled")
 
     async def progress(self, job_id: str) -> JobProgress:
-        """Return the progress object of a job from a persisted snapshot (P11, P18).
+        """Return the progress object of a job from a persisted snapshot.
 
         Every answer is a state that is on disk: the owner writes its live state and answers from
         what it wrote, the other workers read the file. A later poll on any worker therefore sees
@@ -529,14 +529,14 @@ class DownloadManager:
         jobs = []
         for state, owned in candidates:
             if best[state.obs_id] is not state:
-                if not owned:  # quirk 15: duplicates of an obs_id are dropped
+                if not owned:  # kept on purpose: duplicates of an obs_id are dropped
                     self.store.delete(state.job_id)
                 continue
             jobs.append(_resumable_entry(state, owned))
         return jobs
 
     async def resumable(self) -> ResumableJobsResponse:
-        """List the paused, failed or interrupted jobs, the most advanced one per obs_id (P16)."""
+        """List the paused, failed or interrupted jobs, the most advanced one per obs_id (``GET .../resumable``)."""
         try:
             jobs = await asyncio.to_thread(self._resumable_sync)
         except OSError:
@@ -545,7 +545,7 @@ class DownloadManager:
         return ResumableJobsResponse(jobs=jobs, count=len(jobs))
 
     async def dismiss(self, job_id: str, delete_files: bool) -> DismissResponse:
-        """Forget a job, optionally deleting its finished files (P17)."""
+        """Forget a job, optionally deleting its finished files (``DELETE /mast/download/resumable/{job_id}``)."""
         state = await asyncio.to_thread(self.store.load, job_id)
         if state is None:
             raise NotFoundError(f"Job {job_id} not found")
@@ -568,10 +568,10 @@ class DownloadManager:
                 deleted += 1
         return deleted
 
-    # --- synchronous legacy download (P9) ---------------------------------------------------------------
+    # --- synchronous legacy download (``POST /mast/download``) ----------------------------------------------
 
     async def download_now(self, obs_id: str, product_type: str, product_id: str | None) -> MastDownloadResponse:
-        """Download into the nested layout and report; a failure is ``status: "failed"`` (P9)."""
+        """Download into the nested layout and report; a failure is ``status: "failed"`` (``POST /mast/download``)."""
         time_limit = self.settings.mast_download_timeout
         try:
             return await asyncio.wait_for(self._download_now(obs_id, product_type, product_id), time_limit)

@@ -1,4 +1,4 @@
-"""Live progress of a running job, and the progress object of contract 5.4.
+"""Live progress of a running job, and the progress object the backend polls.
 
 A :class:`JobTracker` belongs to the worker that runs the job. Downloaders report bytes to it;
 it keeps the speed and ETA, answers control requests (pause/cancel) between chunks, and writes
@@ -207,7 +207,7 @@ def _file_progress(file: FileState) -> FileProgress:
 
 
 def build_progress(state: JobState, *, live: bool, owned: bool) -> JobProgress:
-    """Return the progress object of contract 5.4.
+    """Return the progress object of a job (see ``docs/api.md``).
 
     Parameters
     ----------

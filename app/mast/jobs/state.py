@@ -1,4 +1,4 @@
-"""Download job state as persisted: the models, their statuses and every transition (contract 5.4).
+"""Download job state as persisted: the models, their statuses and every transition.
 
 A :class:`JobState` with its :class:`FileState` items is what a job's state file holds. Statuses
 and stages are ``StrEnum`` members, so the JSON keeps the plain strings that state files have
@@ -87,7 +87,7 @@ class Segment(BaseModel):
 
 
 class FileState(BaseModel):
-    """One file of a job (contract 5.4 plus the source of its bytes)."""
+    """One file of a job (its persisted fields plus the source of its bytes)."""
 
     filename: str
     url: str = ""
@@ -173,7 +173,7 @@ class FileState(BaseModel):
 
 
 class JobState(BaseModel):
-    """A download job as persisted (contract 5.4 top level plus the live progress fields)."""
+    """A download job as persisted (the state file's top level plus the live progress fields)."""
 
     job_id: str
     obs_id: str

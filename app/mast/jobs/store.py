@@ -1,4 +1,4 @@
-"""Job state files on disk: the single source of truth for every proxy worker (contract 5.4).
+"""Job state files on disk: the single source of truth for every proxy worker.
 
 Each job is one JSON file ``<MAST_DOWNLOAD_DIR>/.download_state/<job_id>.json`` written
 atomically (temporary file + ``os.replace``). A job that succeeds, or that has nothing to
@@ -276,7 +276,7 @@ class StateStore:
 
     @staticmethod
     def refresh_from_disk(state: JobState) -> JobState:
-        """Re-check every unfinished file against the disk (contract 5.4) and return the state."""
+        """Re-check every unfinished file against the disk and return the state."""
         for file in state.files:
             if file.is_complete or file.status == FileStatus.FAILED:
                 continue

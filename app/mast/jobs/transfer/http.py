@@ -1,4 +1,4 @@
-"""Resumable streaming HTTP downloads with httpx (contract 4.1, 5.4).
+"""Resumable streaming HTTP downloads with httpx.
 
 Each file streams into ``<file>.part``; a restart sends ``Range: bytes=<part size>-`` and
 appends. Received bytes are buffered and written in ``chunk_bytes`` blocks (``MAST_DOWNLOAD_CHUNK_BYTES``,

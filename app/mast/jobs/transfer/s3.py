@@ -1,4 +1,4 @@
-"""Parallel ranged downloads from the public MAST bucket with aioboto3 (contract 0, P19).
+"""Parallel ranged downloads from the public MAST bucket with aioboto3 (``start-s3``).
 
 Requests are anonymous (unsigned) and go to ``MAST_S3_ENDPOINT_URL`` (AWS when unset). Keys
 come from MAST's cloud path lookup, never from string building.
