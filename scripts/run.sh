@@ -15,7 +15,8 @@ export LOG_FORMAT="${LOG_FORMAT:-text}"
 # (the services create these directories at startup, and say so clearly when they cannot)
 # deadlines on slow request heads and bodies (REQUEST_HEAD_TIMEOUT_SECONDS, REQUEST_BODY_TIMEOUT_SECONDS)
 HTTP=app.core.http_protocol:GuardedHttpToolsProtocol
-# uvicorn's own lines (startup, errors) in the services' LOG_FORMAT
+# uvicorn's own lines (startup, errors) in the services' LOG_FORMAT; on stop, requests still running after 8 s
+# are cancelled (their jobs and worker processes with them) instead of holding the shutdown
 LOG_CONFIG=app/core/uvicorn_logging.json
 
 # Fail before starting anything when a port is taken, naming it (bound as uvicorn binds: SO_REUSEADDR).
@@ -58,10 +59,10 @@ on_signal() {
 trap on_signal INT TERM
 
 "$PY" -m uvicorn main:app --host 127.0.0.1 --port "$ENGINE_PORT" --timeout-keep-alive 600 --http "$HTTP" \
-  --log-config $LOG_CONFIG &
+  --log-config $LOG_CONFIG --timeout-graceful-shutdown 8 &
 ENGINE=$!
 "$PY" -m uvicorn main_mast:app --host 127.0.0.1 --port "$PROXY_PORT" --workers 2 --http "$HTTP" \
-  --log-config $LOG_CONFIG &
+  --log-config $LOG_CONFIG --timeout-graceful-shutdown 8 &
 PROXY=$!
 echo "engine: http://127.0.0.1:$ENGINE_PORT/docs   proxy: http://127.0.0.1:$PROXY_PORT/docs   (Ctrl-C stops both)"
 

@@ -25,6 +25,8 @@ class LiveServer:
     module: str
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
+    #: More uvicorn options, e.g. ``["--timeout-graceful-shutdown", "3"]``.
+    args: list[str] = field(default_factory=list)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -55,6 +57,7 @@ class LiveServer:
             PROTOCOL_IMPORT,
             "--log-config",
             str(LOG_CONFIG),
+            *self.args,
         ]
         with log:  # the child keeps its own descriptor; the parent only reads the file back by path
             self.process = subprocess.Popen(
