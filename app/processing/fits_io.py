@@ -267,9 +267,43 @@ def _hdu_shape(hdu: Any) -> tuple[int, ...] | None:
     return tuple(reversed(dims))
 
 
-def _iter_hdus(hdul: fits.HDUList) -> Iterator[tuple[int, Any]]:
+def _streamed(hdul: fits.HDUList) -> bool:
+    """Whether the whole file is one compressed stream (gzip, bzip2, xz): reaching an HDU inflates all before it.
+
+    Searches that look past the HDU they would choose (a later ``SCI``, a ``DQ`` or ``ASDF``
+    extension) are skipped in such a file, so a compressed file is never inflated further than the
+    HDU that is read.
+    """
+    try:
+        fileinfo = hdul[0].fileinfo() or {}  # the HDU's own: the list's would load every HDU first
+    except (AttributeError, ValueError, OSError, IndexError):
+        return False
+    return bool(getattr(fileinfo.get("file"), "compression", None))
+
+
+def _may_look_past(hdul: fits.HDUList, hdu: Any) -> bool:
+    """Tell whether headers after ``hdu`` may be read.
+
+    Always in a plain file; in a compressed stream only when inflating through ``hdu``'s data stays
+    within the job's budget (never for a bomb).
+    """
+    if not _streamed(hdul):
+        return True
+    return _stream_end(hdu) <= inflate_limit()
+
+
+def _stream_end(hdu: Any) -> int:
+    """Offset in the (inflated) stream where ``hdu``'s data ends."""
+    try:
+        fileinfo = hdu.fileinfo() or {}
+    except (AttributeError, ValueError, OSError):
+        return 0
+    return int(fileinfo.get("datLoc") or 0) + int(fileinfo.get("datSpan") or 0)
+
+
+def _iter_hdus(hdul: fits.HDUList, stop: int | None = None) -> Iterator[tuple[int, Any]]:
     index = 0
-    while True:
+    while stop is None or index < stop:
         try:
             hdu = hdul[index]
         except IndexError:
@@ -344,7 +378,7 @@ def find_image_hdu(
         names there are).
     """
     if hdu_index is not None and hdu_index >= 0:
-        return _by_index(dict(_iter_hdus(hdul)), hdu_index)
+        return _by_index(dict(_iter_hdus(hdul, stop=hdu_index + 1)), hdu_index)
     if extname:
         return _by_name(dict(_iter_hdus(hdul)), extname, extver)
     first: tuple[int, tuple[int, ...]] | None = None
@@ -356,6 +390,8 @@ def find_image_hdu(
             return index, shape
         if first is None:
             first = (index, shape)
+            if not _may_look_past(hdul, hdu):  # a later SCI would cost inflating a bomb: take this one
+                break
     if first is None:
         raise NoImageData()
     return first
@@ -374,7 +410,7 @@ def _dq_partner(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> DqPar
     Reed-Solomon error, not "do not use").
     """
     image = hdul[index]
-    if _name_of(image) == "DQ" or not _is_jwst_product(hdul):
+    if _name_of(image) == "DQ" or not _may_look_past(hdul, image) or not _is_jwst_product(hdul):
         return None
     for dq_index, hdu in _iter_hdus(hdul):
         if _name_of(hdu) != "DQ" or _ver_of(hdu) != _ver_of(image) or _hdu_shape(hdu) != shape:
@@ -397,6 +433,8 @@ def _science_wcs(hdul: fits.HDUList, index: int, shape: tuple[int, ...]) -> fits
     and ``WHT`` planes are on the same pixels, so they share it.
     """
     image = hdul[index]
+    if _name_of(image) in ("", SCIENCE_EXTNAME, "PRIMARY") or not _may_look_past(hdul, image):
+        return None
     for _, hdu in _iter_hdus(hdul):
         if _name_of(hdu) != SCIENCE_EXTNAME or _ver_of(hdu) != _ver_of(image) or _hdu_shape(hdu) != shape:
             continue
@@ -448,7 +486,7 @@ def image_info(
             header.update(borrowed)
         label = str(extname).strip() if extname else None
         return ImageInfo(
-            index, shape, bitpix, header, label or None, inflated_bytes=_inflated_bytes(hdu, shape, bitpix), dq=dq
+            index, shape, bitpix, header, label or None, inflated_bytes=_inflated_through(hdul, hdu, dq), dq=dq
         )
 
 
@@ -471,6 +509,15 @@ def checked_header(hdu: Any, index: int) -> fits.Header:
         where = f": card {keyword} cannot be parsed" if keyword else ""
         raise InvalidFits(f"The header of HDU {index} is damaged{where}") from error
     return header
+
+
+def _inflated_through(hdul: fits.HDUList, hdu: Any, dq: DqPartner | None) -> int:
+    """Bytes inflated to read ``hdu`` and, in a compressed stream, the DQ plane read with it."""
+    shape = _hdu_shape(hdu) or ()
+    total = _inflated_bytes(hdu, shape, int(hdu.header.get("BITPIX", -32)))
+    if dq is not None and _streamed(hdul):
+        total = max(total, _stream_end(hdul[dq.hdu_index]))
+    return total
 
 
 def _inflated_bytes(hdu: Any, shape: tuple[int, ...], bitpix: int) -> int:
