@@ -30,8 +30,10 @@ This module raises the core's errors of :mod:`app.processing.errors` (``InvalidF
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -490,25 +492,56 @@ def image_info(
         )
 
 
+#: Cards an image cannot be read or placed on the sky without: one of them unparsable is a damaged file.
+_ESSENTIAL_CARD = re.compile(
+    r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|BSCALE|BZERO|BLANK|Z\w+|CTYPE\d|CRPIX\d|CRVAL\d|CDELT\d|CD\d_\d"
+    r"|PC\d_\d|CUNIT\d|CROTA\d|LONPOLE|LATPOLE|EQUINOX|RADESYS)$"
+)
+
+
 def checked_header(hdu: Any, index: int) -> fits.Header:
     """Return the header of ``hdu`` once every card of it parses; :class:`InvalidFits` naming the card if not.
 
     astropy parses a card's value only when it is first read, so a card such as ``CRPIX1 = NAN``
-    would otherwise fail deep inside whatever code reads it first.
+    would otherwise fail deep inside whatever code reads it first. A non-standard card astropy can
+    fix (a DSS plate's ``SKEW = '-1.38, -1.69'``) is fixed; one it cannot fix is dropped from the
+    header (logged) unless the image needs it (structure, scaling, WCS): then the file is damaged.
     """
     keyword = ""
     try:
         header: fits.Header = hdu.header
-        for card in header.cards:
-            keyword = card.keyword
-            _ = card.value
+        broken = [card.keyword for card in header.cards if not _card_parses(card, _ESSENTIAL_CARD.match(card.keyword))]
     except Exception as error:
         if isinstance(error, MemoryError | ProcessingError):
             raise
-        logger.info("fits_header_unreadable", extra={"hdu": index, "card": keyword, "error": type(error).__name__})
-        where = f": card {keyword} cannot be parsed" if keyword else ""
-        raise InvalidFits(f"The header of HDU {index} is damaged{where}") from error
+        logger.info("fits_header_unreadable", extra={"hdu": index, "error": type(error).__name__})
+        raise InvalidFits(f"The header of HDU {index} is damaged") from error
+    for keyword in broken:
+        if _ESSENTIAL_CARD.match(keyword):
+            logger.info("fits_header_unreadable", extra={"hdu": index, "card": keyword})
+            raise InvalidFits(f"The header of HDU {index} is damaged: card {keyword} cannot be parsed")
+        logger.info("fits_card_dropped", extra={"hdu": index, "card": keyword})
+        with contextlib.suppress(KeyError, IndexError):
+            del header[keyword]
     return header
+
+
+def _card_parses(card: fits.Card, essential: object) -> bool:
+    """Tell whether ``card``'s value can be read: as it is when ``essential``, else after astropy's own fix."""
+    for attempt in range(1 if essential else 2):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                _ = card.value
+            return True
+        except Exception as error:
+            if isinstance(error, MemoryError):
+                raise
+            if attempt == 0:
+                with warnings.catch_warnings(), contextlib.suppress(Exception):
+                    warnings.simplefilter("ignore", AstropyWarning)
+                    card.verify("silentfix")
+    return False
 
 
 def _inflated_through(hdul: fits.HDUList, hdu: Any, dq: DqPartner | None) -> int:
