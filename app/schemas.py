@@ -11,7 +11,8 @@ that fallback in a response header.
 
 The backend sends every key of a request body, with an explicit ``null`` for unset optional
 values; :class:`NullMeansDefault` reads such a ``null`` as "use the default", and its schema says
-that such a field accepts ``null``.
+that such a field accepts ``null``. Request models validate scalars strictly, as their schema
+says: an integer field refuses ``true``, ``2.5`` and ``"2"``, a boolean refuses ``1`` (422).
 
 :func:`closed_vocabulary` documents a field whose values a service checks itself (400 rather than
 FastAPI's 422) as an enum, without changing how it is validated.
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -89,6 +90,8 @@ def _allow_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 class NullMeansDefault(BaseModel):
     """Base model: an explicit ``null`` for a field with a non-null default is replaced by the default."""
+
+    model_config = ConfigDict(strict=True)
 
     @classmethod
     def __get_pydantic_json_schema__(

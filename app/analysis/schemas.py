@@ -19,6 +19,8 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 class RectangleRegion(BaseModel):
     """Pixel rectangle (0-based column ``x``, row ``y``); clamped to the image."""
 
+    model_config = ConfigDict(strict=True)
+
     x: int = Field(ge=0, description="Column of the lower-left corner (0-based).")
     y: int = Field(ge=0, description="Row of the lower-left corner (0-based).")
     width: int = Field(gt=0, description="Width in pixels.")
@@ -27,6 +29,8 @@ class RectangleRegion(BaseModel):
 
 class EllipseRegion(BaseModel):
     """Axis-aligned ellipse in pixel coordinates."""
+
+    model_config = ConfigDict(strict=True)
 
     cx: FiniteFloat = Field(ge=0, description="Column of the centre (0-based pixels).")
     cy: FiniteFloat = Field(ge=0, description="Row of the centre (0-based pixels).")
@@ -43,12 +47,13 @@ class RegionStatisticsRequest(BaseModel):
     )
     rectangle: RectangleRegion | None = Field(default=None, description="The rectangle, for `region_type=rectangle`.")
     ellipse: EllipseRegion | None = Field(default=None, description="The ellipse, for `region_type=ellipse`.")
-    polygon: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
+    polygon: list[Annotated[tuple[FiniteFloat, FiniteFloat], Field(strict=False)]] | None = Field(
         default=None, description="Pixel vertices `[[x, y], ...]` (at least 3) when `region_type` is `polygon`."
     )
     hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -60,7 +65,7 @@ class RegionStatisticsRequest(BaseModel):
                     "hdu_index": -1,
                 }
             ]
-        }
+        },
     )
 
 
@@ -98,6 +103,7 @@ class DetectSourcesRequest(BaseModel):
     hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -110,7 +116,7 @@ class DetectSourcesRequest(BaseModel):
                     "hdu_index": -1,
                 }
             ]
-        }
+        },
     )
 
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class ObservationInput(BaseModel):
     """One observation the caller could combine (the backend sends the first four fields)."""
 
+    model_config = ConfigDict(strict=True)
+
     filter: str = Field(description="JWST filter name, e.g. `F444W` or `F150W2;F164N`.")
     instrument: str = Field(description="Instrument, e.g. `NIRCAM`, `MIRI`.")
     wavelength_um: float | None = Field(default=None, description="Pivot wavelength; parsed from the filter if null.")
@@ -28,6 +30,7 @@ class SuggestRecipesRequest(BaseModel):
     )
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -58,7 +61,7 @@ class SuggestRecipesRequest(BaseModel):
                     ],
                 }
             ]
-        }
+        },
     )
 
 

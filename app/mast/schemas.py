@@ -64,7 +64,7 @@ class TargetSearchRequest(BaseModel):
     calib_level: list[CalibLevel] | None = Field(default=[2, 3], description=f"{CALIB_LEVELS}; null for every level.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"target_name": "NGC 3132", "radius": 0.2, "calib_level": [3]}]}
+        strict=True, json_schema_extra={"examples": [{"target_name": "NGC 3132", "radius": 0.2, "calib_level": [3]}]}
     )
 
 
@@ -77,7 +77,8 @@ class CoordinateSearchRequest(BaseModel):
     calib_level: list[CalibLevel] | None = Field(default=[2, 3], description=f"{CALIB_LEVELS}; null for every level.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"ra": 151.7576, "dec": -40.4371, "radius": 0.1, "calib_level": [2, 3]}]}
+        strict=True,
+        json_schema_extra={"examples": [{"ra": 151.7576, "dec": -40.4371, "radius": 0.1, "calib_level": [2, 3]}]},
     )
 
 
@@ -88,7 +89,8 @@ class ObservationSearchRequest(BaseModel):
     calib_level: list[CalibLevel] | None = Field(default=None, description=f"{CALIB_LEVELS}; null for every level.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w", "calib_level": None}]}
+        strict=True,
+        json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w", "calib_level": None}]},
     )
 
 
@@ -98,7 +100,7 @@ class ProgramSearchRequest(BaseModel):
     program_id: str = Field(description="JWST proposal id, e.g. `2733`.")
     calib_level: list[CalibLevel] | None = Field(default=[2, 3], description=f"{CALIB_LEVELS}; null for every level.")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"program_id": "2733", "calib_level": [3]}]})
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"program_id": "2733", "calib_level": [3]}]})
 
 
 class RecentSearchRequest(BaseModel):
@@ -110,7 +112,7 @@ class RecentSearchRequest(BaseModel):
     offset: int = Field(default=0, ge=0, description="Rows skipped first (newest first).")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"days_back": 14, "instrument": "MIRI", "limit": 50, "offset": 0}]}
+        strict=True, json_schema_extra={"examples": [{"days_back": 14, "instrument": "MIRI", "limit": 50, "offset": 0}]}
     )
 
 
@@ -134,7 +136,9 @@ class ProductsRequest(BaseModel):
 
     obs_id: str = Field(description="MAST observation id.")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w"}]})
+    model_config = ConfigDict(
+        strict=True, json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w"}]}
+    )
 
 
 class ProductsResponse(BaseModel):
@@ -156,7 +160,8 @@ class MastDownloadRequest(BaseModel):
     product_id: str | None = Field(default=None, description="Accepted for compatibility; not used.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w", "product_type": "SCIENCE"}]}
+        strict=True,
+        json_schema_extra={"examples": [{"obs_id": "jw02733-o001_t001_nircam_clear-f444w", "product_type": "SCIENCE"}]},
     )
 
     _check_obs_id = field_validator("obs_id")(_no_dot_only)
@@ -185,6 +190,7 @@ class ChunkedDownloadRequest(BaseModel):
     calib_level: list[CalibLevel] | None = Field(default=None, description=f"{CALIB_LEVELS}; null for every level.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -194,7 +200,7 @@ class ChunkedDownloadRequest(BaseModel):
                     "calib_level": [3],
                 }
             ]
-        }
+        },
     )
 
     _check_obs_id = field_validator("obs_id")(_no_dot_only)
@@ -208,11 +214,12 @@ class S3DownloadRequest(BaseModel):
     calib_level: list[CalibLevel] | None = Field(default=None, description=f"{CALIB_LEVELS}; null for every level.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"obs_id": "jw02733-o001_t001_nircam_clear-f444w", "product_type": "SCIENCE", "calib_level": [3]}
             ]
-        }
+        },
     )
 
     _check_obs_id = field_validator("obs_id")(_no_dot_only)

@@ -71,6 +71,7 @@ class FootprintRequest(BaseModel):
     file_paths: list[str] = Field(min_length=1, description="Storage keys of the FITS files.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -80,7 +81,7 @@ class FootprintRequest(BaseModel):
                     ]
                 }
             ]
-        }
+        },
     )
 
 

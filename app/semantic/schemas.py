@@ -36,10 +36,10 @@ class FileMetadata(BaseModel):
     target_name: str | None = Field(default=None, description="Target name, e.g. `NGC 3132`.")
     instrument: str | None = Field(default=None, description="e.g. `NIRCAM`, `MIRI/IMAGE`.")
     filter_name: str | None = Field(default=None, description="e.g. `F444W`, `F090W;CLEAR`.")
-    exposure_time: float | None = Field(default=None, description="Seconds.")
+    exposure_time: float | None = Field(default=None, strict=True, description="Seconds.")
     wavelength_range: str | None = Field(default=None, description="e.g. `INFRARED`.")
     processing_level: str | None = Field(default=None, description="`L1`, `L2a`, `L2b`, `L3` or `unknown`.")
-    calibration_level: int | None = Field(default=None, description="MAST calibration level (0-4).")
+    calibration_level: int | None = Field(default=None, strict=True, description="MAST calibration level (0-4).")
     observation_date: str | None = Field(default=None, description="`yyyy-MM-dd`.")
     proposal_pi: str | None = Field(default=None, description="Principal investigator.")
     proposal_id: str | None = Field(default=None, description="JWST proposal (program) id.")
@@ -55,7 +55,7 @@ class EmbedRequest(BaseModel):
 
     metadata: FileMetadata = Field(description="The file's metadata.")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"metadata": EXAMPLE_METADATA}]})
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"metadata": EXAMPLE_METADATA}]})
 
 
 class EmbedResponse(BaseModel):
@@ -76,6 +76,7 @@ class EmbedBatchRequest(BaseModel):
     )
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -85,7 +86,7 @@ class EmbedBatchRequest(BaseModel):
                     ]
                 }
             ]
-        }
+        },
     )
 
 
@@ -105,9 +106,10 @@ class SearchRequest(BaseModel):
     min_score: float = Field(default=0.3, ge=0.0, le=1.0, description="Smallest cosine similarity returned.")
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [{"query": "deep NIRCam images of planetary nebulae", "top_k": 10, "min_score": 0.3}]
-        }
+        },
     )
 
 

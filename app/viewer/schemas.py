@@ -26,7 +26,7 @@ class ThumbnailRequest(BaseModel):
     file_path: str = Field(description="Storage key of the FITS file, relative to the storage root.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"file_path": "mast/jw02733-o001/jw02733_nircam_f444w_i2d.fits"}]}
+        strict=True, json_schema_extra={"examples": [{"file_path": "mast/jw02733-o001/jw02733_nircam_f444w_i2d.fits"}]}
     )
 
 
@@ -219,6 +219,8 @@ class HistogramQuery(ViewerDisplay):
 
 class PixelDataQuery(BaseModel):
     """Query parameters of ``GET /pixeldata``."""
+
+    model_config = ConfigDict(strict=True)
 
     max_size: int = Field(default=1200, ge=100, le=8000, description="Longest side of the returned plane.")
     slice_index: int = Field(default=-1, ge=-1, description="Cube slice; -1 = middle.")
