@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.json_types import JsonInt
 from app.processing.detection import METHODS
 from app.schemas import closed_vocabulary
 
@@ -21,10 +22,10 @@ class RectangleRegion(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    x: int = Field(ge=0, description="Column of the lower-left corner (0-based).")
-    y: int = Field(ge=0, description="Row of the lower-left corner (0-based).")
-    width: int = Field(gt=0, description="Width in pixels.")
-    height: int = Field(gt=0, description="Height in pixels.")
+    x: JsonInt = Field(ge=0, description="Column of the lower-left corner (0-based).")
+    y: JsonInt = Field(ge=0, description="Row of the lower-left corner (0-based).")
+    width: JsonInt = Field(gt=0, description="Width in pixels.")
+    height: JsonInt = Field(gt=0, description="Height in pixels.")
 
 
 class EllipseRegion(BaseModel):
@@ -50,7 +51,7 @@ class RegionStatisticsRequest(BaseModel):
     polygon: list[Annotated[tuple[FiniteFloat, FiniteFloat], Field(strict=False)]] | None = Field(
         default=None, description="Pixel vertices `[[x, y], ...]` (at least 3) when `region_type` is `polygon`."
     )
-    hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
+    hdu_index: JsonInt | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
 
     model_config = ConfigDict(
         strict=True,
@@ -96,11 +97,11 @@ class DetectSourcesRequest(BaseModel):
         description="Detection method; null = `auto` (`segmentation`). 400 for another.",
         json_schema_extra=closed_vocabulary(METHODS),
     )
-    npixels: int | None = Field(
+    npixels: JsonInt | None = Field(
         default=10, ge=1, le=1000, description="Smallest source area in pixels, for `segmentation` (null = 10)."
     )
     deblend: bool | None = Field(default=True, description="Deblend touching sources, for `segmentation`.")
-    hdu_index: int | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
+    hdu_index: JsonInt | None = Field(default=-1, description="-1 (or null) = the first image HDU.")
 
     model_config = ConfigDict(
         strict=True,

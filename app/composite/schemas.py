@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from app.core.json_types import JsonInt
 from app.core.openapi import header
 from app.processing.enhancement import STRETCH_NAMES, CurveName, StretchName
 from app.schemas import DisplaySettings, NullMeansDefault, known_values
@@ -76,9 +77,9 @@ class NChannelCompositeRequest(NullMeansDefault):
         description="Bring the stretched sky of every colour channel to one level, so the sky has no colour cast.",
     )
     output_format: Literal["png", "jpeg"] = Field(default="png", description="Image encoding.")
-    quality: int = Field(default=95, ge=1, le=100, description="JPEG quality.")
-    width: int = Field(default=1000, gt=0, le=4096, description="Width of the image (pixels).")
-    height: int = Field(default=1000, gt=0, le=4096, description="Height of the image (pixels).")
+    quality: JsonInt = Field(default=95, ge=1, le=100, description="JPEG quality.")
+    width: JsonInt = Field(default=1000, gt=0, le=4096, description="Width of the image (pixels).")
+    height: JsonInt = Field(default=1000, gt=0, le=4096, description="Height of the image (pixels).")
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.json_types import JsonInt
+
 OBS_ID_PATTERN = r"^[a-zA-Z0-9._-]+$"
 #: Largest cone radius, in degrees.
 MAX_RADIUS_DEG = 10.0
@@ -23,7 +25,7 @@ Declination = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, des
 Radius = Annotated[
     float, Field(gt=0.0, le=MAX_RADIUS_DEG, allow_inf_nan=False, description="Cone radius in degrees, (0, 10].")
 ]
-CalibLevel = Annotated[int, Field(ge=-1, le=4)]
+CalibLevel = Annotated[JsonInt, Field(ge=-1, le=4)]
 #: Documentation of every ``calib_level`` list.
 CALIB_LEVELS = "MAST calibration levels to keep (each -1 to 4)"
 OBS_ID = "MAST observation id (letters, digits, `.`, `_`, `-`; not dots only)."
@@ -106,10 +108,10 @@ class ProgramSearchRequest(BaseModel):
 class RecentSearchRequest(BaseModel):
     """Recently released observations."""
 
-    days_back: int = Field(default=30, ge=1, le=365, description="Releases of the last this many days.")
+    days_back: JsonInt = Field(default=30, ge=1, le=365, description="Releases of the last this many days.")
     instrument: str | None = Field(default=None, description="Keep one instrument, e.g. `NIRCAM`; null for all.")
-    limit: int = Field(default=50, ge=1, le=200, description="Rows returned at most.")
-    offset: int = Field(default=0, ge=0, description="Rows skipped first (newest first).")
+    limit: JsonInt = Field(default=50, ge=1, le=200, description="Rows returned at most.")
+    offset: JsonInt = Field(default=0, ge=0, description="Rows skipped first (newest first).")
 
     model_config = ConfigDict(
         strict=True, json_schema_extra={"examples": [{"days_back": 14, "instrument": "MIRI", "limit": 50, "offset": 0}]}

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.json_types import JsonInt
 from app.core.openapi import header
 from app.schemas import DisplaySettings, NullMeansDefault, closed_vocabulary
 
@@ -27,11 +28,11 @@ class MosaicRequest(NullMeansDefault):
     output_format: Literal["png", "jpeg", "fits"] = Field(
         default="png", description="`fits` streams a float32 FITS file; `png`/`jpeg` render an image."
     )
-    quality: int = Field(default=95, ge=1, le=100, description="JPEG quality.")
-    width: int | None = Field(
+    quality: JsonInt = Field(default=95, ge=1, le=100, description="JPEG quality.")
+    width: JsonInt | None = Field(
         default=None, gt=0, le=8000, description="Width of the image (pixels); null for the grid's. 400 with `fits`."
     )
-    height: int | None = Field(
+    height: JsonInt | None = Field(
         default=None, gt=0, le=8000, description="Height of the image (pixels); null for the grid's. 400 with `fits`."
     )
     combine_method: CombineMethod = Field(default="mean", description="How overlapping pixels are combined.")

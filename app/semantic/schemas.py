@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from app.core.json_types import JsonInt
+
 #: Largest ``embed-batch`` accepted. The contract's old engine refused more than 1000 items (422), which
 #: broke the backend's full re-index; this engine takes up to this bound and still answers 422 beyond it.
 MAX_BATCH_ITEMS = 50_000
@@ -39,7 +41,7 @@ class FileMetadata(BaseModel):
     exposure_time: float | None = Field(default=None, strict=True, description="Seconds.")
     wavelength_range: str | None = Field(default=None, description="e.g. `INFRARED`.")
     processing_level: str | None = Field(default=None, description="`L1`, `L2a`, `L2b`, `L3` or `unknown`.")
-    calibration_level: int | None = Field(default=None, strict=True, description="MAST calibration level (0-4).")
+    calibration_level: JsonInt | None = Field(default=None, description="MAST calibration level (0-4).")
     observation_date: str | None = Field(default=None, description="`yyyy-MM-dd`.")
     proposal_pi: str | None = Field(default=None, description="Principal investigator.")
     proposal_id: str | None = Field(default=None, description="JWST proposal (program) id.")
@@ -102,7 +104,7 @@ class SearchRequest(BaseModel):
     """Body of ``POST /semantic/search``."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words.")
-    top_k: int = Field(default=20, ge=1, le=100, description="Most results returned.")
+    top_k: JsonInt = Field(default=20, ge=1, le=100, description="Most results returned.")
     min_score: float = Field(default=0.3, ge=0.0, le=1.0, description="Smallest cosine similarity returned.")
 
     model_config = ConfigDict(
