@@ -192,6 +192,25 @@ def test_bounds_the_code_enforces_are_documented() -> None:
     assert (page_size["minimum"], page_size["maximum"]) == (1, 500)
 
 
+def test_bounds_are_json_schema_keywords(service: tuple[FastAPI, dict[str, Any]]) -> None:
+    """Pydantic writes a bound it cannot place as a raw ``ge``/``le`` key, which no validator reads."""
+    _, document = service
+    raw: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("ge", "gt", "le", "lt") and isinstance(value, int | float):
+                    raw.append(f"{path}/{key}")
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{path}/{index}")
+
+    walk(document, "")
+    assert raw == []
+
+
 def test_out_of_range_query_values_keep_their_400() -> None:
     """The documented bounds are text only: the contract's 400 still answers before any file is read."""
     from fastapi.testclient import TestClient

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.core.json_types import JsonInt
+from app.core.json_types import JsonInt, json_number
 from app.processing.detection import METHODS
 from app.schemas import closed_vocabulary
 
@@ -97,8 +97,8 @@ class DetectSourcesRequest(BaseModel):
         description="Detection method; null = `auto` (`segmentation`). 400 for another.",
         json_schema_extra=closed_vocabulary(METHODS),
     )
-    npixels: JsonInt | None = Field(
-        default=10, ge=1, le=1000, description="Smallest source area in pixels, for `segmentation` (null = 10)."
+    npixels: Annotated[int, Field(strict=False, ge=1, le=1000), BeforeValidator(json_number)] | None = Field(
+        default=10, description="Smallest source area in pixels, for `segmentation` (null = 10)."
     )
     deblend: bool | None = Field(default=True, description="Deblend touching sources, for `segmentation`.")
     hdu_index: JsonInt | None = Field(default=-1, description="-1 (or null) = the first image HDU.")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from app.core.json_types import JsonInt
+from app.core.json_types import JsonInt, json_number
 
 OBS_ID_PATTERN = r"^[a-zA-Z0-9._-]+$"
 #: Largest cone radius, in degrees.
@@ -25,7 +25,7 @@ Declination = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, des
 Radius = Annotated[
     float, Field(gt=0.0, le=MAX_RADIUS_DEG, allow_inf_nan=False, description="Cone radius in degrees, (0, 10].")
 ]
-CalibLevel = Annotated[JsonInt, Field(ge=-1, le=4)]
+CalibLevel = Annotated[int, Field(strict=False, ge=-1, le=4), BeforeValidator(json_number)]
 #: Documentation of every ``calib_level`` list.
 CALIB_LEVELS = "MAST calibration levels to keep (each -1 to 4)"
 OBS_ID = "MAST observation id (letters, digits, `.`, `_`, `-`; not dots only)."

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.core.json_types import JsonInt
+from app.core.json_types import JsonInt, json_number
 from app.core.openapi import header
 from app.schemas import DisplaySettings, NullMeansDefault, closed_vocabulary
 
 CombineMethod = Literal["mean", "sum", "first", "last", "min", "max", "median"]
+#: Width or height of a mosaic image (the bounds sit before the validator, so the schema shows them).
+ImageSide = Annotated[int, Field(strict=False, gt=0, le=8000), BeforeValidator(json_number)]
 #: Colormaps of a PNG/JPEG mosaic (another name is refused with 400).
 MOSAIC_CMAPS = ("grayscale", "gray", "inferno", "magma", "viridis", "plasma", "hot", "cool", "rainbow", "jet")
 
@@ -29,11 +31,11 @@ class MosaicRequest(NullMeansDefault):
         default="png", description="`fits` streams a float32 FITS file; `png`/`jpeg` render an image."
     )
     quality: JsonInt = Field(default=95, ge=1, le=100, description="JPEG quality.")
-    width: JsonInt | None = Field(
-        default=None, gt=0, le=8000, description="Width of the image (pixels); null for the grid's. 400 with `fits`."
+    width: ImageSide | None = Field(
+        default=None, description="Width of the image (pixels); null for the grid's. 400 with `fits`."
     )
-    height: JsonInt | None = Field(
-        default=None, gt=0, le=8000, description="Height of the image (pixels); null for the grid's. 400 with `fits`."
+    height: ImageSide | None = Field(
+        default=None, description="Height of the image (pixels); null for the grid's. 400 with `fits`."
     )
     combine_method: CombineMethod = Field(default="mean", description="How overlapping pixels are combined.")
     cmap: str = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.core.json_types import JsonInt
@@ -29,10 +31,23 @@ EXAMPLE_METADATA: dict[str, JsonValue] = {
 }
 
 
-class FileMetadata(BaseModel):
-    """Metadata of one file as the backend sends it: every key present, most of them possibly null."""
+def _numbers_as_text(schema: dict[str, Any]) -> None:
+    """Document that the text fields also take numbers (read as their text)."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "string":
+            text = {key: prop.pop(key) for key in ("type", "minLength") if key in prop}
+            prop["anyOf"] = [text, {"type": "number"}]
+        elif {"type": "string"} in prop.get("anyOf", []):
+            prop["anyOf"].insert(1, {"type": "number"})
 
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+class FileMetadata(BaseModel):
+    """Metadata of one file as the backend sends it: every key present, most of them possibly null.
+
+    A number where text is expected is read as its text (``"proposal_id": 2733``).
+    """
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, json_schema_extra=_numbers_as_text)
 
     file_id: str = Field(min_length=1, description="Mongo id of the file; re-embedding it replaces its vector.")
     target_name: str | None = Field(default=None, description="Target name, e.g. `NGC 3132`.")
