@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +43,16 @@ KEY_FIELDS = ("file_path", "file_paths")
 SERVER_SIDE = ["502", "503", "504"]
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(1800)]
+#: Requests sent, by test and status class (printed at the end of the module, shown with -s).
+SENT: Counter[tuple[str, str]] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    for test in sorted({name for name, _ in SENT}):
+        by_status = {status: count for (name, status), count in SENT.items() if name == test}
+        print(f"fuzz {test}: {sum(by_status.values())} requests {dict(sorted(by_status.items()))}")
 
 
 def _positive_statuses(operation: dict[str, Any]) -> list[str]:
@@ -103,8 +115,9 @@ def steer(case: Any) -> None:
             setattr(case, part, _steer_value(value, zlib.crc32(repr(sorted(value.items(), key=str)).encode())))
 
 
-def check(case: Any, response: Any) -> None:
+def check(case: Any, response: Any, test: str) -> None:
     """No 500 ever, then every check schemathesis has."""
+    SENT[(test, f"{response.status_code // 100}xx")] += 1
     assert response.status_code != 500, f"500 from {case.method} {case.formatted_path}: {response.text[:300]}"
     case.validate_response(response)
 
@@ -118,14 +131,14 @@ PROXY = _schema("main_mast")
 @FUZZ_SETTINGS
 def test_engine_schema_fuzz(case: Any, engine_server: LiveServer) -> None:
     steer(case)
-    check(case, case.call(base_url=engine_server.url, timeout=60))
+    check(case, case.call(base_url=engine_server.url, timeout=60), "engine")
 
 
 @PROXY.parametrize()
 @FUZZ_SETTINGS
 def test_proxy_schema_fuzz(case: Any, proxy_server: LiveServer) -> None:
     steer(case)
-    check(case, case.call(base_url=proxy_server.url, timeout=60))
+    check(case, case.call(base_url=proxy_server.url, timeout=60), "proxy")
 
 
 def test_proxy_stateful(proxy_server: LiveServer) -> None:
@@ -139,6 +152,7 @@ def test_proxy_stateful(proxy_server: LiveServer) -> None:
 
         def after_call(self, response: Any, case: Any) -> None:
             answered.append((case.method, case.path, response.status_code))
+            SENT[("proxy-stateful", f"{response.status_code // 100}xx")] += 1
             super().after_call(response, case)
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
