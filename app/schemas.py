@@ -10,7 +10,12 @@ policy its contract sets: refused with 400 (the viewer, whose names are exact), 
 that fallback in a response header.
 
 The backend sends every key of a request body, with an explicit ``null`` for unset optional
-values; :class:`NullMeansDefault` reads such a ``null`` as "use the default".
+values; :class:`NullMeansDefault` reads such a ``null`` as "use the default", and its schema says
+that such a field accepts ``null``. Request models validate scalars strictly, as their schema
+says: an integer field refuses ``true``, ``2.5`` and ``"2"``, a boolean refuses ``1`` (422).
+
+:func:`closed_vocabulary` documents a field whose values a service checks itself (400 rather than
+FastAPI's 422) as an enum, without changing how it is validated.
 
 :class:`HduSelection` is the choice of the image extension of a file (``hdu_index``, or
 ``extname`` with ``extver``), shared by the viewer endpoints, the composite channels and the
@@ -20,9 +25,12 @@ mosaic files; :meth:`HduSelection.hdu_choice` turns it into the core's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from app.core.exceptions import InvalidRequestError
 from app.processing.enhancement import STRETCH_NAMES, StretchName, StretchSettings
@@ -34,8 +42,76 @@ UnknownStretch = Literal["reject", "fallback"]
 FALLBACK_STRETCH: StretchName = "zscale"
 
 
+def closed_vocabulary(values: Iterable[str | None]) -> Callable[[dict[str, Any]], None]:
+    """Return a ``json_schema_extra`` that documents a string field's allowed ``values`` as an enum.
+
+    The string branches of a union (``Literal[...] | str``) become one enum; a ``null`` branch stays.
+    The field's validation is unchanged: the service answers for other values itself.
+    """
+    allowed = [value for value in values if value is not None]
+
+    def extra(schema: dict[str, Any]) -> None:
+        branches = schema.get("anyOf")
+        if branches is None:
+            schema["enum"] = allowed
+            return
+        others = [branch for branch in branches if branch.get("type") != "string"]
+        if not others:
+            schema.pop("anyOf")
+            schema.update({"type": "string", "enum": allowed})
+            return
+        schema["anyOf"] = [{"type": "string", "enum": allowed}, *others]
+
+    return extra
+
+
+def known_values(values: Iterable[str], other: str) -> Callable[[dict[str, Any]], None]:
+    """Return a ``json_schema_extra`` for a string field that takes ``values`` and accepts any other string.
+
+    The documented form is ``anyOf: [{enum: values}, {type: string, description: other}]`` (and
+    ``null`` where the field has one), so a client offers the known names and may still send another.
+    """
+    allowed = list(values)
+
+    def extra(schema: dict[str, Any]) -> None:
+        others = [branch for branch in schema.pop("anyOf", [schema.copy()]) if branch.get("type") != "string"]
+        for key in ("type", "enum", "const"):
+            schema.pop(key, None)
+        schema["anyOf"] = [{"type": "string", "enum": allowed}, {"type": "string", "description": other}, *others]
+
+    return extra
+
+
+def _allow_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return ``schema`` widened to accept ``null`` too."""
+    if "anyOf" in schema:
+        if not any(branch.get("type") == "null" for branch in schema["anyOf"]):
+            schema["anyOf"].append({"type": "null"})
+        return schema
+    keep: dict[str, Any] = {
+        key: schema.pop(key) for key in ("title", "description", "default", "examples") if key in schema
+    }
+    return {"anyOf": [schema, {"type": "null"}], **keep}
+
+
 class NullMeansDefault(BaseModel):
     """Base model: an explicit ``null`` for a field with a non-null default is replaced by the default."""
+
+    model_config = ConfigDict(strict=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Document that every field with a non-null default also accepts ``null`` (read as the default)."""
+        json_schema = handler(schema)
+        target = handler.resolve_ref_schema(json_schema)
+        properties = target.get("properties", {})
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key in properties and not field.is_required() and field.default is not None:
+                properties[key] = _allow_null(properties[key])
+        return json_schema
 
     @model_validator(mode="before")
     @classmethod
@@ -95,7 +171,8 @@ class DisplaySettings(NullMeansDefault):
 
     stretch: StretchName | str = Field(
         default="asinh",
-        description="Stretch name (case-insensitive). Unknown names fall back to zscale where the endpoint allows it.",
+        description="Stretch name (case and spaces ignored).",
+        json_schema_extra=known_values(STRETCH_NAMES, "Any other name falls back to zscale (reported in a header)."),
     )
     black_point: float = Field(default=0.0, ge=0.0, le=1.0, description="Black level in stretched space (0-1).")
     white_point: float = Field(default=1.0, ge=0.0, le=1.0, description="White level in stretched space (0-1).")

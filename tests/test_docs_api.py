@@ -87,13 +87,14 @@ def _outside_references(text: str) -> list[str]:
 
 
 def test_no_file_points_outside_the_repository() -> None:
-    this = Path(__file__).resolve()
+    # the two tests that spell out the forbidden references themselves
+    checkers = {Path(__file__).resolve(), (REPO / "tests" / "test_openapi.py").resolve()}
     files = _repository_text_files()
     assert REPO / "README.md" in files
     assert API_DOC in files
     found = {}
     for path in files:
-        if path.resolve() == this:
+        if path.resolve() in checkers:
             continue
         hits = _outside_references(path.read_text(errors="replace"))
         if hits:

@@ -38,6 +38,7 @@ WEB_ALLOWED = (
     "app/core/auth.py",
     "app/core/docs.py",
     "app/core/operations.py",
+    "app/core/openapi.py",
 )
 
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.api.deps import ExecutorDep, SettingsDep
-from app.composite.schemas import NChannelCompositeRequest
+from app.api.responses import READS_FILES, RUNS_JOBS, binary_content, errors
+from app.composite.schemas import COMPOSITE_HEADERS, NChannelCompositeRequest
 from app.composite.service import generate_composite
 
 router = APIRouter(prefix="/composite", tags=["composite"])
@@ -26,7 +27,26 @@ router = APIRouter(prefix="/composite", tags=["composite"])
         "refused with 422 naming them."
     ),
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+    responses={
+        200: {
+            "content": binary_content("image/png", "image/jpeg"),
+            "description": "The composite, exactly width x height, with AVM metadata.",
+            "headers": COMPOSITE_HEADERS,
+        },
+        **errors(
+            READS_FILES,
+            RUNS_JOBS,
+            meanings={
+                400: "An unreadable file, no image data, or a file without a celestial WCS.",
+                413: "Request body larger than `MAX_REQUEST_BODY_BYTES`, a file above `MAX_FITS_FILE_SIZE_MB`, "
+                "or a grid that cannot fit the memory budget.",
+                422: "Validation failed (a list), or the channels are inconsistent (a sentence): not exactly one "
+                "colour per channel, black_point not below white_point, more than one luminance channel, no "
+                "colour channel, or channels that share no area on the sky.",
+            },
+            domain_422=True,
+        ),
+    },
 )
 async def generate_nchannel(
     request: NChannelCompositeRequest, executor: ExecutorDep, settings: SettingsDep

@@ -2,7 +2,8 @@
 
 Both entrypoints call :func:`build_app`: root and health routes with the exact bodies
 the backend expects, readiness and metrics (:mod:`app.core.operations`), the self-hosted manuals
-(:mod:`app.core.docs`), error handlers, the request-context middleware (outermost: request id, body
+(:mod:`app.core.docs`), error handlers, the finishing pass over the OpenAPI document
+(:mod:`app.core.openapi`), the request-context middleware (outermost: request id, body
 limit), the strict-JSON check of request bodies inside it, the optional service token
 (:mod:`app.core.auth`) and OpenAPI metadata.
 """
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import __version__
 from app.core.auth import install_service_auth
@@ -23,6 +23,7 @@ from app.core.errors import install_error_handlers
 from app.core.json_guard import StrictJsonMiddleware
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import prepare_metrics_dir
+from app.core.openapi import finish_document
 from app.core.operations import ReadinessCheck, install_operations
 from app.core.settings import Settings
 
@@ -32,42 +33,15 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 class RootResponse(BaseModel):
     """Body of ``GET /``."""
 
-    message: str
-    status: str
+    message: str = Field(description="Name of the service.")
+    status: str = Field(description="Always `running`.")
 
 
 class HealthResponse(BaseModel):
     """Body of ``GET /health``."""
 
-    status: str
-    service: str
-
-
-class ErrorBody(BaseModel):
-    """The error body of every non-validation error: ``{"detail": "<text>"}``."""
-
-    detail: str
-
-
-class UnprocessableBody(BaseModel):
-    """422 body: FastAPI's list of validation errors, or a string from a domain check."""
-
-    detail: str | list[dict[str, Any]]
-
-
-#: Error statuses any route may answer, documented on every route of both apps.
-COMMON_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "Invalid parameter, unreadable file or no image data"},
-    403: {"model": ErrorBody, "description": "Access denied: the path leaves the storage root"},
-    404: {"model": ErrorBody, "description": "File, job or resource not found"},
-    422: {"model": UnprocessableBody, "description": "Validation failed (list) or a semantic check failed (string)"},
-    409: {"model": ErrorBody, "description": "Conflicting state (e.g. a job already being resumed)"},
-    413: {"model": ErrorBody, "description": "Request body, file or work larger than the configured limit"},
-    429: {"model": ErrorBody, "description": "Too many jobs in flight; retry after `Retry-After` seconds"},
-    502: {"model": ErrorBody, "description": "Upstream service (MAST, S3) failed"},
-    503: {"model": ErrorBody, "description": "Worker or storage temporarily unavailable"},
-    504: {"model": ErrorBody, "description": "Upstream or job deadline exceeded"},
-}
+    status: str = Field(description="Always `healthy`.")
+    service: str = Field(description="`jwst-processing-engine` or `jwst-mast-proxy`.")
 
 
 def service_router(*, root_message: str, service_name: str) -> APIRouter:
@@ -136,5 +110,6 @@ def build_app(
     install_docs(app)
     app.include_router(service_router(root_message=root_message, service_name=service_name))
     for router in routers:
-        app.include_router(router, responses=COMMON_ERROR_RESPONSES)
+        app.include_router(router)
+    finish_document(app)
     return app

@@ -15,6 +15,7 @@ apps, including the docs and any route added later, without each router having t
 
 from __future__ import annotations
 
+import copy
 import hmac
 import json
 from collections.abc import Callable
@@ -88,6 +89,28 @@ class ServiceAuthMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+#: The documented 401: the error body and the challenge header.
+UNAUTHORIZED_RESPONSE: dict[str, Any] = {
+    "description": UNAUTHORIZED_DETAIL,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "string", "description": "Always `" + UNAUTHORIZED_DETAIL + "`."}},
+                "required": ["detail"],
+            }
+        }
+    },
+    "headers": {
+        "WWW-Authenticate": {
+            "description": '`Bearer realm="jwst-engine"`: the scheme to authenticate with.',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+}
+
+
 def open_paths(*, docs_public: bool) -> frozenset[str]:
     """Return the paths served without a token."""
     return PROBE_PATHS | DOCS_PATHS if docs_public else PROBE_PATHS
@@ -113,7 +136,7 @@ def document_security(app: FastAPI, exempt: frozenset[str]) -> None:
                 if path in exempt:
                     operation["security"] = []
                 else:
-                    operation.setdefault("responses", {})["401"] = {"description": UNAUTHORIZED_DETAIL}
+                    operation.setdefault("responses", {})["401"] = copy.deepcopy(UNAUTHORIZED_RESPONSE)
         app.openapi_schema = schema
         return schema
 

@@ -7,8 +7,11 @@ first encoded: in a 422 that echoes it, in a log line, in a response. Neither St
 FastAPI has a hook for a stricter parser, so this plain ASGI middleware checks JSON bodies before
 the route sees them and answers FastAPI's own ``json_invalid`` 422 for them.
 
-The check costs nothing for ordinary bodies: only a body in which a byte scan finds one of the
-literals or an escaped surrogate is parsed a second time, strictly.
+A body whose bytes are not text in the encoding JSON's detection finds (invalid UTF-8, say) gets
+the same 422; FastAPI alone would answer a 400 that no route documents.
+
+The check costs little for ordinary bodies: one decode of the bytes, and only a body in which a
+byte scan finds one of the literals or an escaped surrogate is parsed a second time, strictly.
 """
 
 from __future__ import annotations
@@ -43,10 +46,15 @@ def _reject_constant(name: str) -> Any:
 
 
 def check_json(body: bytes) -> None:
-    """Raise :class:`NotJsonError` when ``body`` holds ``NaN``/``Infinity`` or a lone surrogate.
+    """Raise :class:`NotJsonError` when ``body`` is not text, or holds ``NaN``/``Infinity`` or a lone surrogate.
 
-    Bodies that are not valid JSON at all are left to FastAPI's own parser and error.
+    Bodies that are not valid JSON at all are left to FastAPI's own parser and error, except
+    bytes that are not text at all.
     """
+    try:
+        body.decode(json.detect_encoding(body))
+    except UnicodeDecodeError as error:
+        raise NotJsonError(f"the body is not {error.encoding} text", error.start) from None
     first = _SUSPECT.search(body)
     if first is None:
         return

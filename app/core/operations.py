@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core import metrics
 from app.core.executor import ping
@@ -44,8 +44,14 @@ class ReadinessCheck:
 class ReadyResponse(BaseModel):
     """Body of ``GET /ready``: overall status and each check's result (``ok`` or why not)."""
 
-    status: Literal["ready", "not_ready"]
-    checks: dict[str, str]
+    status: Literal["ready", "not_ready"] = Field(description="`ready` when every check passed.")
+    checks: dict[str, str] = Field(
+        description="Each check (`storage`, `executor`, `downloads`): `ok`, `failed` or `no answer within <n> s`."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "checks": {"storage": "ok", "executor": "ok"}}]}
+    )
 
 
 def storage_check() -> ReadinessCheck:

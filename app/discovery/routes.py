@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api.responses import errors
 from app.discovery import service
 from app.discovery.schemas import SuggestRecipesRequest, SuggestRecipesResponse
 
@@ -13,6 +14,7 @@ router = APIRouter(prefix="/discovery", tags=["discovery"])
 @router.post(
     "/suggest-recipes",
     response_model=SuggestRecipesResponse,
+    responses=errors(413, 422, meanings={400: "`observations list is required`: no observations were sent."}),
     summary="Suggest colour-composite recipes",
     description="Ranks composite recipes (all filters, classic 3-colour, narrowband, broadband per instrument, "
     "and all filters across instruments) built from the given observations. Spectral, proprietary (future "

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
 from app.api.deps import ExecutorDep, SettingsDep, StorageDep
-from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
+from app.api.responses import READS_FILES, RUNS_JOBS, binary_content, errors, header
+from app.mosaic.schemas import MOSAIC_HEADERS, FootprintRequest, FootprintResponse, MosaicRequest
 from app.mosaic.service import footprints, generate_mosaic
 
 router = APIRouter(prefix="/mosaic", tags=["mosaic"])
@@ -24,7 +25,27 @@ router = APIRouter(prefix="/mosaic", tags=["mosaic"])
         "MAX_FITS_FILE_SIZE_MB or the grid exceeds MAX_MOSAIC_OUTPUT_PIXELS."
     ),
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "application/fits": {}}}},
+    responses={
+        200: {
+            "content": binary_content("image/png", "image/jpeg", "application/fits"),
+            "description": "The mosaic: an image, or a float32 FITS file (streamed, `mosaic_i2d.fits`).",
+            "headers": {
+                **MOSAIC_HEADERS,
+                "Content-Disposition": header('`attachment; filename="mosaic_i2d.fits"` for FITS output.'),
+            },
+        },
+        **errors(
+            READS_FILES,
+            RUNS_JOBS,
+            422,
+            meanings={
+                400: "An unknown cmap, width/height with FITS output, an unreadable file, no image data or no "
+                "celestial WCS.",
+                413: "Request body larger than `MAX_REQUEST_BODY_BYTES`, a file above `MAX_FITS_FILE_SIZE_MB`, "
+                "or a grid above `MAX_MOSAIC_OUTPUT_PIXELS`.",
+            },
+        ),
+    },
 )
 async def generate(
     request: MosaicRequest, storage: StorageDep, executor: ExecutorDep, settings: SettingsDep
@@ -49,6 +70,12 @@ async def generate(
         "whose coordinates are not on the sky (helioprojective, for instance) gets 400."
     ),
     response_model=FootprintResponse,
+    responses=errors(
+        READS_FILES,
+        RUNS_JOBS,
+        422,
+        meanings={400: "An unreadable file, or a file whose coordinates are not on the sky."},
+    ),
 )
 async def footprint(request: FootprintRequest, executor: ExecutorDep) -> FootprintResponse:
     return await footprints(request, executor=executor)

@@ -28,13 +28,11 @@ from app.mosaic.jobs import (
     compute_footprints,
     mosaic_block,
 )
-from app.mosaic.schemas import FootprintRequest, FootprintResponse, MosaicRequest
+from app.mosaic.schemas import MOSAIC_CMAPS, FootprintRequest, FootprintResponse, MosaicRequest
 from app.processing import colormaps
 from app.schemas import FALLBACK_STRETCH, core_stretch, resolve_stretch
 from app.storage.provider import StorageProvider
 
-#: Colormaps accepted by the mosaic (contract: the preview list).
-MOSAIC_CMAPS = ("grayscale", "gray", "inferno", "magma", "viridis", "plasma", "hot", "cool", "rainbow", "jet")
 STREAM_CHUNK_BYTES = 1024 * 1024
 #: Storage prefix of job outputs that live only until they are streamed.
 SCRATCH_PREFIX = ".scratch/mosaic"

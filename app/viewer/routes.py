@@ -1,19 +1,20 @@
 """HTTP routes of the viewer module (thin: parse, call the service, return a model or Response).
 
-Contract sections 6.1-6.5: ``POST /thumbnail``, ``GET /preview/{data_id}``,
-``GET /histogram/{data_id}``, ``GET /pixeldata/{data_id}``, ``GET /cubeinfo/{data_id}``.
-Range checks answer 400 (before the file is looked up); a missing ``file_path`` is FastAPI's 422.
+``POST /thumbnail``, ``GET /preview/{data_id}``, ``GET /histogram/{data_id}``,
+``GET /pixeldata/{data_id}``, ``GET /cubeinfo/{data_id}``. Range checks answer 400 (before the
+file is looked up); a missing ``file_path`` is FastAPI's 422.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from app.api.deps import ExecutorDep, SettingsDep
 from app.api.query import query_model
+from app.api.responses import READS_FILES, RUNS_JOBS, binary_content, errors, header
 from app.viewer import service
 from app.viewer.schemas import (
     CubeInfoQuery,
@@ -41,11 +42,25 @@ HDU_NOTE = (
     "without image data, or an unknown extname, whose message lists the file's extensions). In a JWST product, "
     "pixels its DQ extension flags DO_NOT_USE, NON_SCIENCE, DEAD or HOT are blank (NaN)."
 )
+DataId = Annotated[str, Path(description="The backend's id of the file; echoed, not used to find it.")]
+
+#: What a viewer read can answer besides 200.
+VIEWER_ERRORS = errors(
+    READS_FILES,
+    RUNS_JOBS,
+    422,
+    meanings={400: "A parameter out of range or not allowed, an unreadable file, or no image data."},
+)
+CUBE_HEADERS = {
+    "X-Cube-Slices": header("Number of slices of the cube (1 for an image).", kind="integer", required=True),
+    "X-Cube-Current": header("0-based slice rendered.", kind="integer", required=True),
+}
 
 
 @router.post(
     "/thumbnail",
     response_model=ThumbnailResponse,
+    responses=errors(READS_FILES, RUNS_JOBS, 422, meanings={400: "Unreadable file or no image data."}),
     summary="Thumbnail of a FITS image",
     description="A ~256 px grayscale PNG (zscale, origin lower, aspect kept) of the image HDU, "
     "middle slice of cubes; base64 without a data: prefix." + HDU_NOTE,
@@ -57,14 +72,21 @@ async def post_thumbnail(body: ThumbnailRequest, executor: ExecutorDep) -> Thumb
 @router.get(
     "/preview/{data_id}",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "The rendered image."}},
+    responses={
+        200: {
+            "content": binary_content("image/png", "image/jpeg"),
+            "description": "The rendered image.",
+            "headers": CUBE_HEADERS,
+        },
+        **VIEWER_ERRORS,
+    },
     summary="Render a preview image",
     description="Stretch, colour-map and encode one plane of a FITS image as PNG or JPEG fitting the "
     "width x height box (aspect kept). Headers X-Cube-Slices and X-Cube-Current give the cube position. "
     "Optional AVM metadata (XMP, written by pyavm) of the picture's pixel grid from the file's WCS." + HDU_NOTE,
 )
 async def get_preview(
-    data_id: str,
+    data_id: DataId,
     query: PreviewQueryDep,
     executor: ExecutorDep,
     settings: SettingsDep,
@@ -77,6 +99,7 @@ async def get_preview(
 @router.get(
     "/histogram/{data_id}",
     response_model=HistogramResponse,
+    responses=VIEWER_ERRORS,
     summary="Histograms of a FITS plane",
     description="Histogram of the min-max normalised raw data and of the stretched data (after levels and "
     "gamma, in 0-1), plus percentiles (keys p0, p1, p5, p25, p50, p75, p95, p99; p0 holds the 0.5th and p99 "
@@ -86,7 +109,7 @@ async def get_preview(
     "size. With smoothing, the plane is stride-sampled to 4096 px, smoothed, then sampled the same way." + HDU_NOTE,
 )
 async def get_histogram(
-    data_id: str,
+    data_id: DataId,
     query: HistogramQueryDep,
     executor: ExecutorDep,
     settings: SettingsDep,
@@ -98,12 +121,13 @@ async def get_histogram(
 @router.get(
     "/pixeldata/{data_id}",
     response_model=PixelDataResponse,
+    responses=VIEWER_ERRORS,
     summary="Downsampled pixel values",
     description="One plane reduced so its longer side is at most max_size, as base64 float32 "
     "little-endian row-major values (NaN/Inf -> 0), with the original shape, scale factor, WCS and units." + HDU_NOTE,
 )
 async def get_pixel_data(
-    data_id: str,
+    data_id: DataId,
     query: PixelDataQueryDep,
     executor: ExecutorDep,
     settings: SettingsDep,
@@ -115,6 +139,7 @@ async def get_pixel_data(
 @router.get(
     "/cubeinfo/{data_id}",
     response_model=CubeInfoResponse,
+    responses=errors(READS_FILES, RUNS_JOBS, 422, meanings={400: "Unreadable file."}),
     summary="Cube axis description",
     description="Whether the file holds a cube (an HDU with more than one plane along an axis besides the two "
     "image axes), its slice count and the "
@@ -125,6 +150,6 @@ async def get_pixel_data(
     "(CTYPE3 = 'WAVE-TAB', values in the WCS-TABLE extension) is given by its first value and mean step.",
 )
 async def get_cube_info(
-    data_id: str, query: CubeInfoQueryDep, executor: ExecutorDep, file_path: str = FILE_PATH
+    data_id: DataId, query: CubeInfoQueryDep, executor: ExecutorDep, file_path: str = FILE_PATH
 ) -> CubeInfoResponse:
     return await service.cube_info(executor, data_id, file_path, query)

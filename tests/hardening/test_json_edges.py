@@ -21,6 +21,8 @@ BAD_BODIES = {
     "nested_nan": b'{"channels": [{"file_paths": ["a.fits"], "weight": NaN}], "items": [{"x": [1, NaN]}]}',
     "lone_high_surrogate": b'{"file_path": "img\\ud800.fits", "target_name": "M\\ud800", "query": "x\\ud800"}',
     "lone_low_surrogate": b'{"file_paths": ["\\udc00"], "obs_id": "\\udfff", "text": "\\uDC80"}',
+    # bytes that are no UTF-8 text: FastAPI alone answered an undocumented 400 (found by the fuzzer)
+    "not_utf8": b'{"file_path": "img\xff\x0f.fits", "target_name": "\xc3 "}',
 }
 
 
