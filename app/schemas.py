@@ -26,13 +26,14 @@ mosaic files; :meth:`HduSelection.hdu_choice` turns it into the core's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from app.core.exceptions import InvalidRequestError
+from app.core.json_types import JsonInt, json_number
 from app.processing.enhancement import STRETCH_NAMES, StretchName, StretchSettings
 from app.processing.fits_io import HduChoice
 
@@ -136,7 +137,7 @@ class HduSelection(NullMeansDefault):
     index), else the first HDU with image data.
     """
 
-    hdu_index: int = Field(
+    hdu_index: JsonInt = Field(
         default=-1,
         description="Image HDU by its 0-based index; -1 (or null) = the default: the SCI extension when the file "
         "has one, else the first image HDU. An index past the last HDU is 400, an HDU without image data 400.",
@@ -148,20 +149,17 @@ class HduSelection(NullMeansDefault):
         description="Image HDU by its EXTNAME (case-insensitive), e.g. SCI, ERR or WHT; instead of hdu_index. "
         "An unknown name is 400 naming the extensions the file has.",
     )
-    extver: int | None = Field(
-        default=None, ge=1, description="EXTVER of the extname HDU; null = the first HDU of that name."
+    extver: Annotated[int, Field(strict=False, ge=1), BeforeValidator(json_number)] | None = Field(
+        default=None,
+        description="EXTVER of the extname HDU; null = the first HDU of that name. Without extname: 400.",
     )
 
-    @model_validator(mode="after")
-    def _one_way(self) -> HduSelection:
-        if self.extver is not None and not self.extname:
-            raise ValueError("extver needs an extname")
-        if self.extname and self.hdu_index >= 0:
-            raise ValueError("give either hdu_index or extname, not both")
-        return self
-
     def hdu_choice(self) -> HduChoice:
-        """Return the core's description of this choice."""
+        """Return the core's description of this choice (400 for extver without extname, or both ways at once)."""
+        if self.extver is not None and not self.extname:
+            raise InvalidRequestError("extver needs an extname")
+        if self.extname and self.hdu_index >= 0:
+            raise InvalidRequestError("Give either hdu_index or extname, not both")
         index = self.hdu_index if self.hdu_index >= 0 else None
         return HduChoice(index=index, extname=self.extname, extver=self.extver)
 

@@ -42,8 +42,11 @@ def _wire_type(annotation: Any) -> Any:
     """Return the type FastAPI parses: the bare type, ``str`` for a union that admits strings."""
     if get_origin(annotation) is Annotated:
         annotation = get_args(annotation)[0]
-    if get_origin(annotation) in (Union, types.UnionType) and str in get_args(annotation):
-        return str
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = tuple(get_args(m)[0] if get_origin(m) is Annotated else m for m in get_args(annotation))
+        if str in members:
+            return str
+        return Union[members]  # noqa: UP007 - built from a tuple of types
     return annotation
 
 

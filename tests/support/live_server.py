@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,19 @@ class LiveServer:
                 cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         wait_for_http(f"{self.url}/health", timeout=timeout, check=self._check_alive)
+        self._wait_for_every_worker(timeout)
         return self
+
+    def _wait_for_every_worker(self, timeout: float) -> None:
+        """Wait until every uvicorn worker has finished its startup (``/health`` answers after the first)."""
+        if self.workers <= 1:
+            return
+        deadline = time.monotonic() + timeout
+        while self.logs().count("Application startup complete") < self.workers:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.module}: not every worker started:\n{self.logs()}")
+            time.sleep(0.1)
 
     def _check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
