@@ -561,7 +561,7 @@ def _inflated_bytes(hdu: Any, shape: tuple[int, ...], bitpix: int) -> int:
     except (AttributeError, ValueError, OSError):
         fileinfo = {}
     if getattr(fileinfo.get("file"), "compression", None):
-        total += int(fileinfo.get("datLoc") or 0) + int(fileinfo.get("datSpan") or 0)
+        total += _stream_end(hdu)
     if isinstance(hdu, fits.CompImageHDU):
         total += math.prod(shape) * max(1, abs(bitpix) // 8)
     return total
