@@ -1,4 +1,4 @@
-"""PNG/JPEG encoding with Pillow, XMP embedding, decoding back at the expected size."""
+"""PNG (our writer) and JPEG (Pillow) encoding, XMP embedding, decoding back with Pillow at the expected size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.processing.encoding import encode_image, encode_jpeg, encode_png
+from app.processing.encoding import PNG_BAND_ROWS, encode_image, encode_jpeg, encode_png
 
 XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/">hello</x:xmpmeta>'
 
@@ -28,6 +28,30 @@ def test_png_gray_rgb_rgba_roundtrip() -> None:
         assert image.mode == mode
         assert image.size == (40, 30)
         assert np.array_equal(np.asarray(image), pixels)  # lossless
+
+
+def test_png_spanning_several_bands_is_lossless_and_well_formed() -> None:
+    # rows cross the band boundaries of the writer; Pillow checks every chunk's CRC and the zlib stream
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (PNG_BAND_ROWS * 2 + 7, 33, 3), dtype=np.uint8)
+    pixels[PNG_BAND_ROWS - 1 : PNG_BAND_ROWS + 1] = 255
+    data = encode_png(pixels)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert data.endswith(b"IEND\xaeB`\x82")
+    image = _decode(data)
+    assert np.array_equal(np.asarray(image), pixels)
+
+
+def test_png_of_a_smooth_image_is_compressed() -> None:
+    ramp = np.tile(np.arange(512, dtype=np.uint16)[None, :] // 2, (512, 1)).astype(np.uint8)
+    assert len(encode_png(ramp)) < ramp.nbytes / 20
+
+
+def test_png_rejects_empty_and_bad_levels() -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        encode_png(np.zeros((0, 5), np.uint8))
+    with pytest.raises(ValueError, match=r"compress_level must be in 0\.\.3, got 6"):
+        encode_png(np.zeros((2, 2), np.uint8), compress_level=6)
 
 
 def test_png_xmp_itxt_chunk() -> None:
