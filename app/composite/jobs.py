@@ -222,7 +222,7 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
             total = np.zeros(grid.shape, dtype=np.float32)
             weight = np.zeros(grid.shape, dtype=np.float32)
         covered = np.isfinite(part)
-        total[y0:y1, x0:x1] += np.nan_to_num(part, copy=False, nan=0.0)
+        np.add(total[y0:y1, x0:x1], part, out=total[y0:y1, x0:x1], where=covered)
         weight[y0:y1, x0:x1] += covered
     if total is None or weight is None:
         return np.full(grid.shape, np.nan, dtype=np.float32)
@@ -277,11 +277,18 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
         covered = np.zeros(channels[0].shape, dtype=bool)
         for data in channels:
             covered |= np.isfinite(data)
-    rgb = compositing.mix_channels(displays, styles, luminance=luminance, covered=covered)
-    del displays, luminance, covered
-    if job.overall is not None:
-        rgb = compositing.apply_overall(rgb, job.overall)
-    image, box = compositing.letterbox(rgb, job.width, job.height)
+    planes = compositing.mix_linear(displays, styles, luminance=luminance)
+    del displays, luminance
+    if covered is not None:
+        compositing.auto_expose(planes, covered)
+    del covered
+    if job.overall is None:
+        pixels = compositing.srgb8(planes)
+    else:  # the overall stretch works on sRGB-encoded values
+        encoded = compositing.apply_overall(compositing.srgb_encode(planes), job.overall)
+        pixels = np.rint(np.clip(encoded, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    del planes
+    image, box = compositing.letterbox_planes(pixels, job.width, job.height)
     return Coloured(image, box, exposed, auto_notes)
 
 

@@ -33,11 +33,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.processing.enhancement import (
+    MAX_SAMPLES,
     STRETCH_NAMES,
     LimitsMethod,
     StretchSettings,
     apply_curve,
     display_limits,
+    grid_stride,
     sample_finite,
 )
 from app.processing.geometry import fit_size
@@ -168,18 +170,25 @@ def channel_display(data: np.ndarray, style: ChannelStyle) -> tuple[np.ndarray, 
     return out, auto
 
 
+def covered_sample(x: np.ndarray, covered: np.ndarray, *, max_samples: int = MAX_SAMPLES) -> np.ndarray:
+    """Values of ``x`` at covered pixels of an even grid of at most about ``max_samples`` pixels (1-D)."""
+    stride = grid_stride(x.shape, max_samples)
+    return np.asarray(x[::stride, ::stride][covered[::stride, ::stride]])
+
+
 def neutralize_sky(displays: Sequence[np.ndarray], covered: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Bring the sky of every channel's display values to one level (in place); returns the displays.
 
-    Each channel's sky is the sigma-clipped median of its covered display values. The common level
-    is the darkest channel's sky, so no sky is lifted; a channel whose sky is brighter is remapped
-    by ``target + (x - sky) * (1 - target) / (1 - sky)`` (sky to the common level, white stays
-    white, anything darker than its sky clipped at black). Equal skies in channels of a balanced
-    palette (red, green, blue) make a grey sky.
+    Each channel's sky is the sigma-clipped median of its covered display values (a grid sample).
+    The common level is the darkest channel's sky, so no sky is lifted; a channel whose sky is
+    brighter is remapped by ``target + (x - sky) * (1 - target) / (1 - sky)`` (sky to the common
+    level, white stays white, anything darker than its sky clipped at black). Equal skies in
+    channels of a balanced palette (red, green, blue) make a grey sky.
     """
     skies = []
     for x, mask in zip(displays, covered, strict=True):
-        sky, _ = sky_stats(x[mask]) if mask.any() else (0.0, 0.0)
+        sample = covered_sample(x, mask)
+        sky, _ = sky_stats(sample) if sample.size else (0.0, 0.0)
         skies.append(min(max(sky, 0.0), 1.0))
     if not skies:
         return list(displays)
@@ -209,13 +218,38 @@ def _srgb_encode_exact(x: np.ndarray) -> np.ndarray:
 #: Lookup table of the sRGB encoding on a 2^16 grid (input error 8e-6, far below an 8-bit level).
 SRGB_LUT_SIZE = 1 << 16
 _SRGB_LUT = _srgb_encode_exact(np.linspace(0.0, 1.0, SRGB_LUT_SIZE)).astype(np.float32)
+#: The same table quantised to 8 bits (the value an output pixel gets).
+_SRGB8_LUT = np.rint(_SRGB_LUT.astype(np.float64) * 255.0).astype(np.uint8)
+
+
+def _lut_index(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Nearest index into a :data:`SRGB_LUT_SIZE` table of values in ``[0, 1]`` (clipped), into ``out`` (uint16)."""
+    np.clip(x, 0.0, 1.0, out=scratch)
+    scratch *= np.float32(SRGB_LUT_SIZE - 1)
+    scratch += np.float32(0.5)
+    np.copyto(out, scratch, casting="unsafe")
+    return out
 
 
 def srgb_encode(x: np.ndarray) -> np.ndarray:
     """Linear light in ``[0, 1]`` to sRGB-encoded values (float32), through a lookup table."""
-    scaled = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0) * np.float32(SRGB_LUT_SIZE - 1)
-    scaled += np.float32(0.5)
-    return _SRGB_LUT[scaled.astype(np.uint16)]
+    x = np.asarray(x, dtype=np.float32)
+    index = _lut_index(x, np.empty(x.shape, dtype=np.uint16), np.empty(x.shape, dtype=np.float32))
+    encoded: np.ndarray = _SRGB_LUT[index]
+    return encoded
+
+
+def srgb8(planes: np.ndarray) -> np.ndarray:
+    """Linear light in ``[0, 1]`` to 8-bit sRGB (same shape, uint8), one plane at a time through a table."""
+    planes = np.asarray(planes, dtype=np.float32)
+    out = np.empty(planes.shape, dtype=np.uint8)
+    rows = planes.reshape(-1, *planes.shape[-2:]) if planes.ndim > 2 else planes[None]
+    index = np.empty(rows.shape[1:], dtype=np.uint16)
+    scratch = np.empty(rows.shape[1:], dtype=np.float32)
+    for k, plane in enumerate(rows):
+        # mode="clip": with the default "raise" numpy buffers `out` (several times slower); indices are in range
+        np.take(_SRGB8_LUT, _lut_index(plane, index, scratch), out=out.reshape(rows.shape)[k], mode="clip")
+    return out
 
 
 def channel_color(style: ChannelStyle) -> np.ndarray:
@@ -227,6 +261,70 @@ def channel_color(style: ChannelStyle) -> np.ndarray:
     raise ValueError("a colour channel needs a hue or an rgb colour")
 
 
+def _normalise_peak(planes: np.ndarray) -> None:
+    peak = float(planes.max()) if planes.size else 0.0
+    if peak > 1.0:
+        planes /= np.float32(peak)
+
+
+def _blend_luminance(planes: np.ndarray, luminance: tuple[np.ndarray, ChannelStyle]) -> None:
+    """Give each pixel the luminance channel's brightness, keeping its colour (in place, planar)."""
+    lum_x, lum_style = luminance
+    strength = np.float32(min(max(lum_style.weight, 0.0), 1.0))
+    target = np.asarray(lum_x, dtype=np.float32)
+    current = LUMA[0] * planes[0] + LUMA[1] * planes[1] + LUMA[2] * planes[2]
+    grey = current <= 1e-6
+    ratio = np.divide(target, current, out=np.zeros_like(target), where=~grey)
+    ratio *= strength
+    ratio += np.float32(1.0) - strength  # (1 - s) * rgb + s * rgb * ratio
+    planes *= ratio
+    planes[:, grey] += strength * target[grey]  # grey pixels (no colour to keep) take the target as grey
+    _normalise_peak(planes)
+
+
+def _add_scaled(plane: np.ndarray, lin: np.ndarray, scale: np.float32, *, first: bool) -> None:
+    """``plane = lin * scale`` (``first``) or ``plane += lin * scale``, without a temporary when ``scale`` is 1."""
+    unit = abs(float(scale) - 1.0) < 1e-6
+    if first:
+        np.copyto(plane, lin) if unit else np.multiply(lin, scale, out=plane)
+    elif unit:
+        plane += lin
+    else:
+        plane += lin * scale
+
+
+def mix_linear(
+    displays: Sequence[np.ndarray],
+    styles: Sequence[ChannelStyle],
+    *,
+    luminance: tuple[np.ndarray, ChannelStyle] | None = None,
+) -> np.ndarray:
+    """Combine colour channels (and an optional luminance channel) into linear light, ``3 x H x W`` float32.
+
+    The stretched channel values are treated as linear intensities: each is scaled by its colour
+    (converted to linear light) and weight and added; the sum is divided by its global maximum when
+    that exceeds 1 (one factor for all three components keeps the colour ratios). A luminance
+    channel then sets each pixel's Rec. 709 luminance, by its weight (0 to 1), keeping its colour.
+    Planar (one contiguous plane per component), so every step is one pass over contiguous memory.
+    """
+    if not displays:
+        raise ValueError("at least one colour channel is required")
+    planes = np.empty((3, *displays[0].shape), dtype=np.float32)
+    filled = [False, False, False]
+    for lin, style in zip(displays, styles, strict=True):
+        colour = srgb_decode(channel_color(style)) * np.float32(style.weight)
+        for k in np.flatnonzero(colour):
+            _add_scaled(planes[k], lin, colour[k], first=not filled[k])
+            filled[k] = True
+    for plane, was_filled in zip(planes, filled, strict=True):
+        if not was_filled:
+            plane[...] = 0.0
+    _normalise_peak(planes)
+    if luminance is not None:
+        _blend_luminance(planes, luminance)
+    return planes
+
+
 def mix_channels(
     displays: Sequence[np.ndarray],
     styles: Sequence[ChannelStyle],
@@ -234,43 +332,16 @@ def mix_channels(
     luminance: tuple[np.ndarray, ChannelStyle] | None = None,
     covered: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Combine colour channels (and an optional luminance channel) into an sRGB ``H x W x 3`` float image.
+    """:func:`mix_linear`, then :func:`auto_expose` when ``covered`` is given, then the sRGB transfer.
 
-    The stretched channel values are treated as linear intensities: each is scaled by its colour
-    (converted to linear light) and weight and added; the sum is divided by its global maximum when
-    that exceeds 1 (one factor for all three components keeps the colour ratios); then the sRGB
-    transfer encodes the result for display, which lifts faint signal out of the black. When
-    ``covered`` (a boolean mask of pixels with data) is given, :func:`auto_expose` runs before the
-    transfer.
+    Returns an ``H x W x 3`` float image in ``[0, 1]`` (sRGB-encoded): the transfer lifts faint
+    signal out of the black. The composite job keeps the planes and goes to 8 bits directly
+    (:func:`srgb8`).
     """
-    if not displays:
-        raise ValueError("at least one colour channel is required")
-    shape = displays[0].shape
-    rgb = np.zeros((*shape, 3), dtype=np.float32)
-    for lin, style in zip(displays, styles, strict=True):
-        colour = srgb_decode(channel_color(style)) * np.float32(style.weight)
-        for k in range(3):
-            if colour[k] != 0:
-                rgb[..., k] += lin * colour[k]
-    peak = float(rgb.max()) if rgb.size else 0.0
-    if peak > 1.0:
-        rgb /= np.float32(peak)
-    if luminance is not None:
-        lum_x, lum_style = luminance
-        strength = np.float32(min(max(lum_style.weight, 0.0), 1.0))
-        target = np.asarray(lum_x, dtype=np.float32)
-        current = rgb @ LUMA
-        ratio = np.divide(target, current, out=np.zeros_like(target), where=current > 1e-6)
-        replaced = rgb * ratio[..., None]
-        grey = current <= 1e-6
-        replaced[grey] = target[grey][:, None]
-        rgb = (1.0 - strength) * rgb + strength * replaced
-        peak = float(rgb.max()) if rgb.size else 0.0
-        if peak > 1.0:
-            rgb /= np.float32(peak)
+    planes = mix_linear(displays, styles, luminance=luminance)
     if covered is not None:
-        rgb = auto_expose(rgb, covered)
-    return srgb_encode(rgb)
+        auto_expose(planes, covered)
+    return np.moveaxis(srgb_encode(planes), 0, -1)
 
 
 def has_default_tones(style: ChannelStyle) -> bool:
@@ -280,31 +351,34 @@ def has_default_tones(style: ChannelStyle) -> bool:
 
 
 def auto_expose(
-    rgb: np.ndarray, covered: np.ndarray, *, low: float = EXPOSURE_LOW, high: float = EXPOSURE_HIGH
+    planes: np.ndarray, covered: np.ndarray, *, low: float = EXPOSURE_LOW, high: float = EXPOSURE_HIGH
 ) -> np.ndarray:
-    """Bring the median linear brightness of the covered pixels into ``[low, high]`` (in place).
+    """Bring the median linear brightness of the covered pixels into ``[low, high]`` (in place, ``3 x H x W``).
 
     A pixel's brightness ``V`` is its largest RGB component (so permuting colours permutes the result
-    exactly). ``V`` becomes ``V ** g`` with ``g`` chosen so the median lands on the nearest band edge;
-    the pixel's RGB is scaled by ``V ** g / V``, which keeps its colour ratios; black stays black, 1 stays
-    1 and no component can exceed 1. Images whose median is already inside the band, or that have no
-    covered signal, are returned unchanged.
+    exactly). ``V`` becomes ``V ** g`` with ``g`` chosen so the median (of a grid sample of the
+    covered pixels) lands on the nearest band edge; the pixel's RGB is scaled by ``V ** g / V``, which
+    keeps its colour ratios; black stays black, 1 stays 1 and no component can exceed 1. Images whose
+    median is already inside the band, or that have no covered signal, are returned unchanged.
     """
     mask = np.asarray(covered, dtype=bool)
-    if not mask.any():
-        return rgb
-    y = rgb.max(axis=-1)
-    median = float(np.median(y[mask]))
+    stride = grid_stride(mask.shape, MAX_SAMPLES)
+    sampled = planes[:, ::stride, ::stride]
+    values = np.maximum(np.maximum(sampled[0], sampled[1]), sampled[2])[mask[::stride, ::stride]]
+    if not values.size:
+        return planes
+    median = float(np.median(values))
     if not 0.0 < median < 1.0 or low <= median <= high:
-        return rgb
+        return planes
     target = high if median > high else low
     g = math.log(target) / math.log(median)
-    positive = y > 1e-12
+    y = np.maximum(planes[0], planes[1])
+    np.maximum(y, planes[2], out=y)
     factor = np.ones_like(y)
-    np.power(y, np.float32(g - 1.0), out=factor, where=positive)
-    rgb *= factor[..., None]
-    np.clip(rgb, 0.0, 1.0, out=rgb)  # rounding only
-    return rgb
+    np.power(y, np.float32(g - 1.0), out=factor, where=y > 1e-12)
+    planes *= factor
+    np.clip(planes, 0.0, 1.0, out=planes)  # rounding only
+    return planes
 
 
 def apply_overall(rgb: np.ndarray, settings: StretchSettings) -> np.ndarray:
@@ -316,23 +390,27 @@ def apply_overall(rgb: np.ndarray, settings: StretchSettings) -> np.ndarray:
 
 
 def letterbox(rgb01: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """:func:`letterbox_planes` of an ``H x W x 3`` float image in ``[0, 1]`` (quantised to 8 bits first)."""
+    pixels = np.rint(np.clip(np.moveaxis(np.asarray(rgb01, dtype=np.float32), -1, 0), 0.0, 1.0) * np.float32(255.0))
+    return letterbox_planes(pixels.astype(np.uint8), width, height)
+
+
+def letterbox_planes(planes8: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Flip for display, resize (LANCZOS) keeping the aspect ratio, centre on a black ``height x width`` canvas.
 
-    Returns the uint8 image and ``(top, left, content_height, content_width)``.
+    ``planes8`` is ``3 x H x W`` uint8 with row 0 at the bottom of the sky (FITS order). Returns the
+    ``height x width x 3`` uint8 image and ``(top, left, content_height, content_width)``.
     """
     from PIL import Image
 
-    flipped = np.ascontiguousarray(rgb01[::-1])
-    pixels = np.empty(flipped.shape, dtype=np.uint8)
-    np.multiply(np.clip(flipped, 0.0, 1.0), 255.0, out=flipped)
-    np.rint(flipped, out=flipped)
-    pixels[...] = flipped
-    size = (int(rgb01.shape[0]), int(rgb01.shape[1]))
+    size = (int(planes8.shape[1]), int(planes8.shape[2]))
     h, w = fit_size(size, width, height)
-    image = Image.fromarray(pixels, mode="RGB")
-    if (h, w) != size:
-        image = image.resize((w, h), Image.Resampling.LANCZOS)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     top, left = (height - h) // 2, (width - w) // 2
-    canvas[top : top + h, left : left + w] = np.asarray(image)
+    target = canvas[top : top + h, left : left + w] if (h, w) == size else np.empty((*size, 3), dtype=np.uint8)
+    for k in range(3):
+        target[..., k] = planes8[k, ::-1]
+    if (h, w) != size:
+        resized = Image.fromarray(target, mode="RGB").resize((w, h), Image.Resampling.LANCZOS)
+        canvas[top : top + h, left : left + w] = np.asarray(resized)
     return canvas, (top, left, h, w)

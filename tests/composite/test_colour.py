@@ -90,18 +90,38 @@ def test_auto_expose_brings_a_washed_out_median_into_the_band_keeping_colour() -
     rng = np.random.default_rng(2)
     v = rng.uniform(0.3, 0.6, (64, 64)).astype(np.float32)
     v[0, 0] = 1.0
-    rgb = np.stack([v, 0.5 * v, 0.25 * v], axis=-1)
+    planes = np.stack([v, 0.5 * v, 0.25 * v])  # 3 x H x W, as the composite keeps them
     covered = np.ones(v.shape, dtype=bool)
     covered[:, :4] = False  # uncovered pixels do not count
-    out = auto_expose(rgb.copy(), covered)
-    assert abs(float(np.median(out.max(axis=-1)[covered])) - EXPOSURE_HIGH) < 1e-3
-    np.testing.assert_allclose(out[..., 1] / out[..., 0], 0.5, rtol=1e-4)  # colour ratios kept
+    out = auto_expose(planes.copy(), covered)
+    assert abs(float(np.median(out.max(axis=0)[covered])) - EXPOSURE_HIGH) < 1e-3
+    np.testing.assert_allclose(out[1] / out[0], 0.5, rtol=1e-4)  # colour ratios kept
     assert out[0, 0, 0] == np.float32(1.0)
     assert out.max() <= 1.0
-    dark = auto_expose(rgb * np.float32(1e-3), covered)
-    assert abs(float(np.median(dark.max(axis=-1)[covered])) - EXPOSURE_LOW) < 1e-3
-    inside = np.full((8, 8, 3), 0.05, dtype=np.float32)
+    dark = auto_expose(planes * np.float32(1e-3), covered)
+    assert abs(float(np.median(dark.max(axis=0)[covered])) - EXPOSURE_LOW) < 1e-3
+    inside = np.full((3, 8, 8), 0.05, dtype=np.float32)
     np.testing.assert_array_equal(auto_expose(inside.copy(), np.ones((8, 8), dtype=bool)), inside)
+
+
+def test_auto_expose_median_of_a_large_image_comes_from_a_grid_sample() -> None:
+    from app.processing.compositing import EXPOSURE_HIGH, auto_expose
+
+    rng = np.random.default_rng(5)
+    v = rng.uniform(0.3, 0.6, (1500, 1500)).astype(np.float32)  # 2.25 M pixels: sampled, not sorted
+    out = auto_expose(np.stack([v, v, v]), np.ones(v.shape, dtype=bool))
+    assert abs(float(np.median(out[0])) - EXPOSURE_HIGH) < 2e-3
+
+
+def test_srgb8_is_the_rounded_srgb_encoding() -> None:
+    from app.processing.compositing import srgb8
+
+    x = np.linspace(-0.1, 1.1, 5001, dtype=np.float32).reshape(1, 1, -1)
+    exact = np.rint(255 * srgb_encode(np.clip(x, 0, 1)))
+    assert srgb8(x).dtype == np.uint8
+    assert np.abs(srgb8(x).astype(int) - exact).max() <= 1
+    assert srgb8(np.zeros((2, 2), np.float32)).max() == 0
+    assert srgb8(np.ones((3, 2, 2), np.float32)).min() == 255
 
 
 def test_neutralize_sky_equalises_the_stretched_sky_levels() -> None:
