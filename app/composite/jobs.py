@@ -35,6 +35,7 @@ from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, opt
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
 from app.worker.context import local_file
 from app.worker.errors import job_entry
+from app.worker.threads import map_in_threads
 
 logger = logging.getLogger("app.composite.jobs")
 
@@ -77,6 +78,8 @@ class CompositeJob:
     cache_max_bytes: int
     cache_dir: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
+    """Threads for the per-channel work (``ENGINE_JOB_THREADS``), as many as the memory budget allows."""
 
 
 @dataclass
@@ -186,6 +189,7 @@ def plan(job: CompositeJob) -> CompositePlan:
         max_reproject_pixels=job.max_reproject_pixels,
         max_input_pixels=job.max_input_pixels,
         memory_budget_bytes=job.memory_budget_bytes,
+        threads=job.threads,
     )
     return CompositePlan(sources, grid_plan)
 
@@ -230,23 +234,28 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
 
 
 def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[list[np.ndarray], list[str]]:
-    """Return each channel on the working grid, and ``hit``/``miss`` per channel for the cache header."""
+    """Return each channel on the working grid, and ``hit``/``miss`` per channel for the cache header.
+
+    Channels are independent: up to ``composite.grid_plan.threads`` of them are read and reprojected
+    at once.
+    """
     grid = composite.grid
     cache = channel_cache(job)
-    states: list[str] = []
-    channels: list[np.ndarray] = []
-    for sources, factors in zip(composite.sources, composite.grid_plan.read_factors, strict=True):
+
+    def one(part: tuple[list[ImageSource], tuple[int, ...]]) -> tuple[np.ndarray, str]:
+        sources, factors = part
         key = (tuple(s.identity() for s in sources), factors, grid.key())
         cached = cache.get(key, grid.shape) if cache is not None else None
-        if cached is None:
-            cached = reproject_channel(sources, factors, grid)
-            if cache is not None:
-                cache.put(key, cached)
-            states.append("miss")
-        else:
-            states.append("hit")
-        channels.append(cached)
-    return channels, states
+        if cached is not None:
+            return cached, "hit"
+        data = reproject_channel(sources, factors, grid)
+        if cache is not None:
+            cache.put(key, data)
+        return data, "miss"
+
+    parts = list(zip(composite.sources, composite.grid_plan.read_factors, strict=True))
+    done = map_in_threads(one, parts, composite.grid_plan.threads)
+    return [data for data, _ in done], [state for _, state in done]
 
 
 # --------------------------------------------------------------------------- 3. colour
@@ -256,8 +265,12 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
     """Stretch and colour every channel, neutralise the sky colour, blend, apply ``overall``, letterbox."""
     displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
-    for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
-        display, auto = compositing.channel_display(data, channel.style)
+    shown = map_in_threads(
+        lambda pair: compositing.channel_display(pair[1], pair[0].style),
+        list(zip(job.channels, channels, strict=True)),
+        job.threads,
+    )
+    for index, (channel, data, (display, auto)) in enumerate(zip(job.channels, channels, shown, strict=True)):
         if auto is not None:
             auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
         if channel.style.luminance:

@@ -40,12 +40,17 @@ class GridPlan:
     factor: float
     estimate_bytes: int
     read_factors: ReadFactors
+    threads: int = 1
+    """Channels read and reprojected at once (each holds its own input plane meanwhile)."""
 
 
 def estimate_bytes(
-    grid: Grid, sources: Channels, *, width: int, height: int, max_input_pixels: int
+    grid: Grid, sources: Channels, *, width: int, height: int, max_input_pixels: int, threads: int = 1
 ) -> tuple[int, ReadFactors]:
-    """Return the peak memory of a composite job on ``grid``, from headers only, and the read factors."""
+    """Return the peak memory of a composite job on ``grid``, from headers only, and the read factors.
+
+    With ``threads`` channels at work at once, each holds an input plane and reprojection bands.
+    """
     n_channels = len(sources)
     factors = tuple(
         tuple(read_factor(s, grid, max_input_pixels=max_input_pixels) for s in channel) for channel in sources
@@ -54,11 +59,11 @@ def estimate_bytes(
     for channel, channel_factors in zip(sources, factors, strict=True):
         for source, f in zip(channel, channel_factors, strict=True):
             largest_input = max(largest_input, math.ceil(source.info.ny / f) * math.ceil(source.info.nx / f))
+    at_once = max(1, min(threads, n_channels))
     total = (
         BASELINE_BYTES
-        + FIXED_WORK_BYTES
+        + at_once * (FIXED_WORK_BYTES + largest_input * INPUT_BYTES_PER_PIXEL)
         + grid.n_pixels * (8 * n_channels + GRID_BYTES_PER_PIXEL)
-        + largest_input * INPUT_BYTES_PER_PIXEL
         + width * height * OUTPUT_BYTES_PER_PIXEL
     )
     return int(total), factors
@@ -73,16 +78,24 @@ def plan_grid(
     max_reproject_pixels: int,
     max_input_pixels: int,
     memory_budget_bytes: int,
+    threads: int = 1,
 ) -> GridPlan:
-    """Downscale ``grid0`` to the output size, the pixel budget and the byte budget (413 if impossible)."""
+    """Downscale ``grid0`` to the output size, the pixel budget and the byte budget (413 if impossible).
+
+    At each grid size the job first tries ``threads`` channels at once, then one at a time, before
+    the grid is made smaller: parallel work never costs resolution.
+    """
     n_channels = len(sources)
     factor = max(1.0, grid0.nx / width, grid0.ny / height)
     factor = max(factor, math.sqrt(n_channels * grid0.n_pixels / max_reproject_pixels))
     while True:
         grid = grid0.rescaled(factor)
-        estimate, factors = estimate_bytes(grid, sources, width=width, height=height, max_input_pixels=max_input_pixels)
-        if estimate <= memory_budget_bytes:
-            return GridPlan(grid, factor, estimate, factors)
+        for at_once in sorted({max(1, threads), 1}, reverse=True):
+            estimate, factors = estimate_bytes(
+                grid, sources, width=width, height=height, max_input_pixels=max_input_pixels, threads=at_once
+            )
+            if estimate <= memory_budget_bytes:
+                return GridPlan(grid, factor, estimate, factors, threads=at_once)
         if max(grid.shape) <= MIN_GRID_SIDE:
             raise PayloadTooLargeError(
                 f"Composite needs about {estimate // MIB} MB even at the smallest working grid, "

@@ -101,6 +101,7 @@ def build_job(request: NChannelCompositeRequest, settings: Settings) -> Composit
         cache_max_bytes=settings.composite_cache_max_bytes,
         cache_dir=str(settings.composite_cache_dir),
         extra_headers=extra,
+        threads=settings.engine_job_threads,
     )
 
 

@@ -4,11 +4,13 @@ Environment names are part of the deployment interface (README, configuration ta
 as they are. Nothing else in the code base reads ``os.environ``: code receives a
 :class:`Settings` instance (usually through :func:`get_settings`).
 
-One value is derived here, once: when ``ENGINE_JOB_MEMORY_MB`` is not set, the per-job memory
+Two values are derived here, once: when ``ENGINE_JOB_MEMORY_MB`` is not set, the per-job memory
 budget comes from the container's memory limit (cgroup v2 ``memory.max`` or v1
 ``memory.limit_in_bytes``) less :data:`API_HEADROOM_MB` for the API process, shared by the
 ``ENGINE_WORKERS`` jobs that can run at once, so the budgets never add up to more than the
-container has.
+container has; when ``ENGINE_JOB_THREADS`` is not set, a job may use as many threads as the
+process has CPUs (its affinity, and cgroup v2 ``cpu.max`` when that is lower), at most
+:data:`MAX_DEFAULT_JOB_THREADS`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ CGROUP_MEMORY_LIMIT_FILES = (
     Path("/sys/fs/cgroup/memory.max"),
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
 )
+#: cgroup v2 CPU quota of a container: ``"<quota> <period>"`` or ``"max <period>"``.
+CGROUP_CPU_MAX_FILE = Path("/sys/fs/cgroup/cpu.max")
+#: Threads one job uses by default at most (its per-channel work has few independent parts).
+MAX_DEFAULT_JOB_THREADS = 4
 #: A cgroup v1 "limit" at or above this is the kernel's way of saying "none".
 _NO_LIMIT_BYTES = 1 << 60
 
@@ -108,6 +114,7 @@ class Settings(BaseSettings):
     engine_retry_after_seconds: int = Field(default=5, alias="ENGINE_RETRY_AFTER_SECONDS", ge=1)
     engine_worker_nice: int = Field(default=10, alias="ENGINE_WORKER_NICE", ge=0, le=19)
     engine_job_memory_mb: int = Field(default=DEFAULT_JOB_MEMORY_MB, alias="ENGINE_JOB_MEMORY_MB", gt=0)
+    engine_job_threads: int = Field(default=1, alias="ENGINE_JOB_THREADS", ge=1, le=64)
     engine_job_deadline_seconds: float = Field(default=300.0, alias="ENGINE_JOB_DEADLINE_SECONDS", gt=0)
     dask_scheduler_address: str | None = Field(default=None, alias="DASK_SCHEDULER_ADDRESS")
     dask_connect_timeout: float = Field(default=10.0, alias="DASK_CONNECT_TIMEOUT", gt=0)
@@ -163,6 +170,8 @@ class Settings(BaseSettings):
     def _derive_job_memory(self) -> Settings:
         if "engine_job_memory_mb" not in self.model_fields_set:
             self.engine_job_memory_mb = job_memory_budget_mb(container_memory_limit_bytes(), self.engine_workers)
+        if "engine_job_threads" not in self.model_fields_set:
+            self.engine_job_threads = min(MAX_DEFAULT_JOB_THREADS, available_cpus())
         return self
 
     @property
@@ -198,6 +207,18 @@ def container_memory_limit_bytes(files: tuple[Path, ...] | None = None) -> int |
             continue
         return value if 0 < value < _NO_LIMIT_BYTES else None
     return None
+
+
+def available_cpus(cpu_max_file: Path | None = None) -> int:
+    """Return the CPUs this process may use: its affinity mask, lowered by a cgroup v2 CPU quota (at least 1)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = (cpu_max_file or CGROUP_CPU_MAX_FILE).read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // max(1, int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
 
 
 def job_memory_budget_mb(limit_bytes: int | None, workers: int) -> int:
