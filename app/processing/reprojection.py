@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from astropy.coordinates import SkyCoord
@@ -339,25 +340,42 @@ class PixelMap:
         """Fraction of the lattice cells computed exactly pixel by pixel (0 without cells)."""
         return float(self.exact_cells.mean()) if self.exact_cells.size else 0.0
 
+    @cached_property
+    def _x_axis(self) -> tuple[np.ndarray, np.ndarray]:
+        return _interp_axis(self.xnodes, self.shape[1])
+
+    @cached_property
+    def _y_axis(self) -> tuple[np.ndarray, np.ndarray]:
+        return _interp_axis(self.ynodes, self.shape[0])
+
     def coordinates(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Input ``(x, y)`` pixel coordinates of output rows ``y0:y1`` and columns ``x0:x1``."""
-        ny, nx = self.shape
-        xcell, xfrac = _interp_axis(self.xnodes, nx)
-        ycell, yfrac = _interp_axis(self.ynodes, ny)
+        """Input ``(x, y)`` pixel coordinates of output rows ``y0:y1`` and columns ``x0:x1``.
+
+        The lattice is interpolated along x on its node rows (small), then each output row is
+        ``row_j + fy * (row_j+1 - row_j)`` of its lattice cell: two passes over the band, written in place.
+        """
+        xcell, xfrac = self._x_axis
+        ycell, yfrac = self._y_axis
         xcell, xfrac = xcell[x0:x1], xfrac[x0:x1]
         ycell, yfrac = ycell[y0:y1], yfrac[y0:y1]
+        first = int(ycell[0]) if ycell.size else 0
+        last = min(int(ycell[-1]) + 2, self.ynodes.size) if ycell.size else 1
         out = []
-        for table in (self.node_x, self.node_y):
+        for table in (self.node_x[first:last], self.node_y[first:last]):  # the node rows of this band only
             if self.xnodes.size == 1:
                 rows = np.repeat(table[:, :1], x1 - x0, axis=1)
             else:
                 rows = table[:, xcell] * (1.0 - xfrac) + table[:, xcell + 1] * xfrac
+            full = np.empty((y1 - y0, x1 - x0), dtype=np.float64)
             if self.ynodes.size == 1:
-                full = np.repeat(rows[:1], y1 - y0, axis=0)
+                full[...] = rows[:1]
             else:
-                fy = yfrac[:, None]
-                full = rows[ycell] * (1.0 - fy)
-                full += rows[ycell + 1] * fy
+                steps = np.diff(rows, axis=0)
+                cuts = np.flatnonzero(np.diff(ycell)) + 1
+                for a, b in zip(np.r_[0, cuts], np.r_[cuts, ycell.size], strict=True):
+                    cell = ycell[a] - first
+                    np.multiply(yfrac[a:b, None], steps[cell], out=full[a:b])
+                    full[a:b] += rows[cell]
             out.append(full)
         xs, ys = out
         if self.exact_cells.any():
@@ -444,25 +462,33 @@ def _bilinear_weights(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat index of the lower-left neighbour and the fractional offsets of each (clipped, finite) sample."""
     ny, nx = shape
-    x0 = np.minimum(xs.astype(np.int64), nx - 2)
-    y0 = np.minimum(ys.astype(np.int64), ny - 2)
-    fx = (xs - x0).astype(np.float32)
-    fy = (ys - y0).astype(np.float32)
+    x0 = xs.astype(np.int64)
+    np.minimum(x0, nx - 2, out=x0)
+    y0 = ys.astype(np.int64)
+    np.minimum(y0, ny - 2, out=y0)
+    fx = np.empty(xs.shape, dtype=np.float32)
+    np.subtract(xs, x0, out=fx, casting="same_kind")
+    fy = np.empty(ys.shape, dtype=np.float32)
+    np.subtract(ys, y0, out=fy, casting="same_kind")
     y0 *= nx
     y0 += x0
     return y0, fx, fy
 
 
 def _bilinear(flat: np.ndarray, nx: int, index: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
-    """Bilinear interpolation of a flattened image at precomputed neighbours (four gathers, float32)."""
-    top = flat.take(index)
-    step = flat.take(index + 1)
+    """Bilinear interpolation of a flattened image at precomputed neighbours (four gathers, float32).
+
+    The right and upper neighbours are gathered from views of ``flat`` shifted by 1 and ``nx``, so
+    no shifted copy of the index array is made. ``mode="clip"`` skips numpy's bounds check (the
+    indices are in range by construction).
+    """
+    top = flat.take(index, mode="clip")
+    step = flat[1:].take(index, mode="clip")
     step -= top
     step *= fx
     top += step
-    below = index + nx
-    bottom = flat.take(below)
-    step = flat.take(below + 1)
+    bottom = flat[nx:].take(index, mode="clip")
+    flat[nx + 1 :].take(index, out=step, mode="clip")
     step -= bottom
     step *= fx
     bottom += step
