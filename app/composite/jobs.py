@@ -35,7 +35,6 @@ from app.processing.reprojection import Grid, downscale_wcs, footprint_bbox, opt
 from app.processing.sources import ImageSource, NoCelestialWcs, load_source, max_side_for
 from app.worker.context import local_file
 from app.worker.errors import job_entry
-from app.worker.threads import map_in_threads
 
 logger = logging.getLogger("app.composite.jobs")
 
@@ -209,19 +208,27 @@ def channel_cache(job: CompositeJob) -> DiskChannelCache | None:
     )
 
 
-def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid: Grid) -> np.ndarray:
-    """Read each file downscaled, reproject it once onto ``grid`` and co-add with coverage weights."""
+def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid: Grid, threads: int = 1) -> np.ndarray:
+    """Read each file downscaled, reproject it once onto ``grid`` and co-add with coverage weights.
+
+    A channel of one file is reprojected straight into the channel array. Reads and reprojection
+    work on row bands, ``threads`` of them at once.
+    """
+    if len(sources) == 1:
+        channel = np.empty(grid.shape, dtype=np.float32)
+        only = _reproject_file(sources[0], factors[0], grid, threads)
+        channel.fill(np.nan)
+        if only is not None:
+            (y0, y1, x0, x1), reprojected_only = only
+            channel[y0:y1, x0:x1] = reprojected_only
+        return channel
     total: np.ndarray | None = None
     weight: np.ndarray | None = None
     for source, factor in zip(sources, factors, strict=True):
-        plane = read_plane(source.path, info=source.info, max_side=max_side_for(source, factor))
-        wcs = downscale_wcs(source.wcs, plane.factor)
-        bbox = footprint_bbox(wcs, plane.data.shape, grid)
-        if bbox is None:
+        reprojected = _reproject_file(source, factor, grid, threads)
+        if reprojected is None:
             continue
-        y0, y1, x0, x1 = bbox
-        part = reproject_fast(plane.data, wcs, grid.cutout(y0, y1, x0, x1))
-        del plane
+        (y0, y1, x0, x1), part = reprojected
         if total is None or weight is None:
             total = np.zeros(grid.shape, dtype=np.float32)
             weight = np.zeros(grid.shape, dtype=np.float32)
@@ -233,29 +240,40 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
     return compositing.co_add(total, weight)
 
 
+def _reproject_file(
+    source: ImageSource, factor: int, grid: Grid, threads: int
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """Return the box of ``grid`` the file covers and the file reprojected onto it (None when it misses the grid)."""
+    plane = read_plane(source.path, info=source.info, max_side=max_side_for(source, factor), threads=threads)
+    wcs = downscale_wcs(source.wcs, plane.factor)
+    bbox = footprint_bbox(wcs, plane.data.shape, grid)
+    if bbox is None:
+        return None
+    y0, y1, x0, x1 = bbox
+    return bbox, reproject_fast(plane.data, wcs, grid.cutout(y0, y1, x0, x1), threads=threads)
+
+
 def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[list[np.ndarray], list[str]]:
     """Return each channel on the working grid, and ``hit``/``miss`` per channel for the cache header.
 
-    Channels are independent: up to ``composite.grid_plan.threads`` of them are read and reprojected
-    at once.
+    Channels are done one after the other, each on ``composite.grid_plan.threads`` threads.
     """
     grid = composite.grid
     cache = channel_cache(job)
-
-    def one(part: tuple[list[ImageSource], tuple[int, ...]]) -> tuple[np.ndarray, str]:
-        sources, factors = part
+    states: list[str] = []
+    channels: list[np.ndarray] = []
+    for sources, factors in zip(composite.sources, composite.grid_plan.read_factors, strict=True):
         key = (tuple(s.identity() for s in sources), factors, grid.key())
         cached = cache.get(key, grid.shape) if cache is not None else None
-        if cached is not None:
-            return cached, "hit"
-        data = reproject_channel(sources, factors, grid)
-        if cache is not None:
-            cache.put(key, data)
-        return data, "miss"
-
-    parts = list(zip(composite.sources, composite.grid_plan.read_factors, strict=True))
-    done = map_in_threads(one, parts, composite.grid_plan.threads)
-    return [data for data, _ in done], [state for _, state in done]
+        if cached is None:
+            cached = reproject_channel(sources, factors, grid, composite.grid_plan.threads)
+            if cache is not None:
+                cache.put(key, cached)
+            states.append("miss")
+        else:
+            states.append("hit")
+        channels.append(cached)
+    return channels, states
 
 
 # --------------------------------------------------------------------------- 3. colour
@@ -265,12 +283,9 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
     """Stretch and colour every channel, neutralise the sky colour, blend, apply ``overall``, letterbox."""
     displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
-    shown = map_in_threads(
-        lambda pair: compositing.channel_display(pair[1], pair[0].style),
-        list(zip(job.channels, channels, strict=True)),
-        job.threads,
-    )
-    for index, (channel, data, (display, auto)) in enumerate(zip(job.channels, channels, shown, strict=True)):
+    threads = job.threads
+    for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
+        display, auto = compositing.channel_display(data, channel.style, threads=threads)
         if auto is not None:
             auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
         if channel.style.luminance:
@@ -280,7 +295,7 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
             styles.append(channel.style)
             masks.append(np.isfinite(data))
     if job.background_neutralization:
-        compositing.neutralize_sky(displays, masks)
+        compositing.neutralize_sky(displays, masks, threads=threads)
     del masks
     # Auto-exposure only when every channel keeps the default tones: explicit levels, gamma or
     # curves are the user's choice and are respected as given.
@@ -290,13 +305,13 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
         covered = np.zeros(channels[0].shape, dtype=bool)
         for data in channels:
             covered |= np.isfinite(data)
-    planes = compositing.mix_linear(displays, styles, luminance=luminance)
+    planes = compositing.mix_linear(displays, styles, luminance=luminance, threads=threads)
     del displays, luminance
     if covered is not None:
-        compositing.auto_expose(planes, covered)
+        compositing.auto_expose(planes, covered, threads=threads)
     del covered
     if job.overall is None:
-        pixels = compositing.srgb8(planes)
+        pixels = compositing.srgb8(planes, threads=threads)
     else:  # the overall stretch works on sRGB-encoded values
         encoded = compositing.apply_overall(compositing.srgb_encode(planes), job.overall)
         pixels = np.rint(np.clip(encoded, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)

@@ -41,7 +41,7 @@ class GridPlan:
     estimate_bytes: int
     read_factors: ReadFactors
     threads: int = 1
-    """Channels read and reprojected at once (each holds its own input plane meanwhile)."""
+    """Threads of the job: row bands read, reprojected and coloured at once (each holds its own bands)."""
 
 
 def estimate_bytes(
@@ -49,7 +49,7 @@ def estimate_bytes(
 ) -> tuple[int, ReadFactors]:
     """Return the peak memory of a composite job on ``grid``, from headers only, and the read factors.
 
-    With ``threads`` channels at work at once, each holds an input plane and reprojection bands.
+    With ``threads`` threads, each holds its own read and reprojection bands at once.
     """
     n_channels = len(sources)
     factors = tuple(
@@ -59,10 +59,11 @@ def estimate_bytes(
     for channel, channel_factors in zip(sources, factors, strict=True):
         for source, f in zip(channel, channel_factors, strict=True):
             largest_input = max(largest_input, math.ceil(source.info.ny / f) * math.ceil(source.info.nx / f))
-    at_once = max(1, min(threads, n_channels))
+    at_once = max(1, threads)
     total = (
         BASELINE_BYTES
-        + at_once * (FIXED_WORK_BYTES + largest_input * INPUT_BYTES_PER_PIXEL)
+        + at_once * FIXED_WORK_BYTES
+        + largest_input * INPUT_BYTES_PER_PIXEL
         + grid.n_pixels * (8 * n_channels + GRID_BYTES_PER_PIXEL)
         + width * height * OUTPUT_BYTES_PER_PIXEL
     )
@@ -82,8 +83,8 @@ def plan_grid(
 ) -> GridPlan:
     """Downscale ``grid0`` to the output size, the pixel budget and the byte budget (413 if impossible).
 
-    At each grid size the job first tries ``threads`` channels at once, then one at a time, before
-    the grid is made smaller: parallel work never costs resolution.
+    At each grid size the job first tries ``threads`` threads, then one, before the grid is made
+    smaller: parallel work never costs resolution.
     """
     n_channels = len(sources)
     factor = max(1.0, grid0.nx / width, grid0.ny / height)

@@ -43,6 +43,7 @@ from app.processing.enhancement import (
     sample_finite,
 )
 from app.processing.geometry import fit_size
+from app.processing.parallel import map_in_threads, row_bands
 
 #: Percentiles of covered pixels used as display limits.
 LOWER_PERCENTILE = 0.1
@@ -147,27 +148,41 @@ def auto_stretch_params(data: np.ndarray, *, sky_level: float = AUTO_SKY_LEVEL) 
     return AutoStretch(vmin=vmin, vmax=vmax, asinh_a=a, sky=sky, noise=noise)
 
 
-def channel_display(data: np.ndarray, style: ChannelStyle) -> tuple[np.ndarray, AutoStretch | None]:
+def channel_display(
+    data: np.ndarray, style: ChannelStyle, *, threads: int = 1
+) -> tuple[np.ndarray, AutoStretch | None]:
     """Display values in ``[0, 1]`` of one channel (0 where not covered) and the auto parameters, if any.
 
     ``style.tones.stretch == "auto"`` selects :func:`auto_stretch_params`; other names must be in
-    :data:`~app.processing.enhancement.STRETCH_NAMES`.
+    :data:`~app.processing.enhancement.STRETCH_NAMES`. The limits come from a sample of the whole
+    channel; the stretch is then applied to row bands, ``threads`` at once (``histeq``, whose curve
+    comes from the stretched values themselves, runs on the whole array).
     """
-    x = np.array(data, dtype=np.float32, copy=True)
     auto: AutoStretch | None = None
     tones = style.tones
     if tones.stretch == AUTO_STRETCH:
-        auto = auto_stretch_params(x)
+        auto = auto_stretch_params(data)
         name, asinh_a, limits = "asinh", auto.asinh_a, (auto.vmin, auto.vmax)
     else:
         if tones.stretch not in STRETCH_NAMES:
             raise ValueError(f"unknown stretch {tones.stretch!r}")
         method: LimitsMethod = "zscale" if tones.stretch == "zscale" else "percentile"
         name, asinh_a = tones.stretch, tones.asinh_a
-        limits = display_limits(x, method=method, lower=LOWER_PERCENTILE, upper=UPPER_PERCENTILE)
-    out = replace(tones, stretch=name, asinh_a=asinh_a).apply(x, limits=limits, out=x)
-    out = apply_curve(out, style.curve)
-    return out, auto
+        limits = display_limits(data, method=method, lower=LOWER_PERCENTILE, upper=UPPER_PERCENTILE)
+    settings = replace(tones, stretch=name, asinh_a=asinh_a)
+    x = np.empty(data.shape, dtype=np.float32)
+
+    def band(rows: slice) -> None:
+        part = x[rows]
+        part[...] = data[rows]
+        settings.apply(part, limits=limits, out=part)
+        part[...] = apply_curve(part, style.curve)
+
+    if name == "histeq" or x.ndim != 2:
+        band(slice(None))
+    else:
+        map_in_threads(band, row_bands(x.shape), threads)
+    return x, auto
 
 
 def covered_sample(x: np.ndarray, covered: np.ndarray, *, max_samples: int = MAX_SAMPLES) -> np.ndarray:
@@ -176,7 +191,9 @@ def covered_sample(x: np.ndarray, covered: np.ndarray, *, max_samples: int = MAX
     return np.asarray(x[::stride, ::stride][covered[::stride, ::stride]])
 
 
-def neutralize_sky(displays: Sequence[np.ndarray], covered: Sequence[np.ndarray]) -> list[np.ndarray]:
+def neutralize_sky(
+    displays: Sequence[np.ndarray], covered: Sequence[np.ndarray], *, threads: int = 1
+) -> list[np.ndarray]:
     """Bring the sky of every channel's display values to one level (in place); returns the displays.
 
     Each channel's sky is the sigma-clipped median of its covered display values (a grid sample).
@@ -185,22 +202,31 @@ def neutralize_sky(displays: Sequence[np.ndarray], covered: Sequence[np.ndarray]
     level, white stays white, anything darker than its sky clipped at black). Equal skies in
     channels of a balanced palette (red, green, blue) make a grey sky.
     """
-    skies = []
-    for x, mask in zip(displays, covered, strict=True):
-        sample = covered_sample(x, mask)
+
+    def sky_of(pair: tuple[np.ndarray, np.ndarray]) -> float:
+        sample = covered_sample(*pair)
         sky, _ = sky_stats(sample) if sample.size else (0.0, 0.0)
-        skies.append(min(max(sky, 0.0), 1.0))
+        return min(max(sky, 0.0), 1.0)
+
+    skies = map_in_threads(sky_of, list(zip(displays, covered, strict=True)), threads)
     if not skies:
         return list(displays)
     target = min(skies)
+    parts = []
     for x, sky in zip(displays, skies, strict=True):
-        if sky <= target or sky >= 1.0:
-            continue
-        gain = np.float32((1.0 - target) / (1.0 - sky))
-        x -= np.float32(sky)
-        x *= gain
-        x += np.float32(target)
-        np.clip(x, 0.0, 1.0, out=x)
+        if target < sky < 1.0:
+            gain = np.float32((1.0 - target) / (1.0 - sky))
+            parts += [(x, sky, gain, rows) for rows in row_bands(x.shape)]
+
+    def remap(part: tuple[np.ndarray, float, np.float32, slice]) -> None:
+        x, sky, gain, rows = part
+        band = x[rows]
+        band -= np.float32(sky)
+        band *= gain
+        band += np.float32(target)
+        np.clip(band, 0.0, 1.0, out=band)
+
+    map_in_threads(remap, parts, threads)
     return list(displays)
 
 
@@ -239,16 +265,21 @@ def srgb_encode(x: np.ndarray) -> np.ndarray:
     return encoded
 
 
-def srgb8(planes: np.ndarray) -> np.ndarray:
-    """Linear light in ``[0, 1]`` to 8-bit sRGB (same shape, uint8), one plane at a time through a table."""
+def srgb8(planes: np.ndarray, *, threads: int = 1) -> np.ndarray:
+    """Linear light in ``[0, 1]`` to 8-bit sRGB (same shape, uint8) through a table, by row bands of each plane."""
     planes = np.asarray(planes, dtype=np.float32)
     out = np.empty(planes.shape, dtype=np.uint8)
-    rows = planes.reshape(-1, *planes.shape[-2:]) if planes.ndim > 2 else planes[None]
-    index = np.empty(rows.shape[1:], dtype=np.uint16)
-    scratch = np.empty(rows.shape[1:], dtype=np.float32)
-    for k, plane in enumerate(rows):
-        # mode="clip": with the default "raise" numpy buffers `out` (several times slower); indices are in range
-        np.take(_SRGB8_LUT, _lut_index(plane, index, scratch), out=out.reshape(rows.shape)[k], mode="clip")
+    stack = planes.reshape(-1, *planes.shape[-2:]) if planes.ndim > 2 else planes[None]
+    target = out.reshape(stack.shape)
+
+    def band(part: tuple[int, slice]) -> None:
+        k, rows = part
+        source = stack[k, rows]
+        index = _lut_index(source, np.empty(source.shape, np.uint16), np.empty(source.shape, np.float32))
+        # mode="clip": with the default "raise" numpy buffers `out`; the indices are in range
+        np.take(_SRGB8_LUT, index, out=target[k, rows], mode="clip")
+
+    map_in_threads(band, [(k, rows) for k in range(len(stack)) for rows in row_bands(stack.shape)], threads)
     return out
 
 
@@ -261,17 +292,11 @@ def channel_color(style: ChannelStyle) -> np.ndarray:
     raise ValueError("a colour channel needs a hue or an rgb colour")
 
 
-def _normalise_peak(planes: np.ndarray) -> None:
-    peak = float(planes.max()) if planes.size else 0.0
-    if peak > 1.0:
-        planes /= np.float32(peak)
-
-
-def _blend_luminance(planes: np.ndarray, luminance: tuple[np.ndarray, ChannelStyle]) -> None:
-    """Give each pixel the luminance channel's brightness, keeping its colour (in place, planar)."""
+def _blend_luminance(planes: np.ndarray, luminance: tuple[np.ndarray, ChannelStyle], rows: slice) -> float:
+    """Give each pixel of a band the luminance channel's brightness, keeping its colour; returns the band's max."""
     lum_x, lum_style = luminance
     strength = np.float32(min(max(lum_style.weight, 0.0), 1.0))
-    target = np.asarray(lum_x, dtype=np.float32)
+    target = np.asarray(lum_x[rows], dtype=np.float32)
     current = LUMA[0] * planes[0] + LUMA[1] * planes[1] + LUMA[2] * planes[2]
     grey = current <= 1e-6
     ratio = np.divide(target, current, out=np.zeros_like(target), where=~grey)
@@ -279,7 +304,7 @@ def _blend_luminance(planes: np.ndarray, luminance: tuple[np.ndarray, ChannelSty
     ratio += np.float32(1.0) - strength  # (1 - s) * rgb + s * rgb * ratio
     planes *= ratio
     planes[:, grey] += strength * target[grey]  # grey pixels (no colour to keep) take the target as grey
-    _normalise_peak(planes)
+    return float(planes.max()) if planes.size else 0.0
 
 
 def _add_scaled(plane: np.ndarray, lin: np.ndarray, scale: np.float32, *, first: bool) -> None:
@@ -298,6 +323,7 @@ def mix_linear(
     styles: Sequence[ChannelStyle],
     *,
     luminance: tuple[np.ndarray, ChannelStyle] | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Combine colour channels (and an optional luminance channel) into linear light, ``3 x H x W`` float32.
 
@@ -305,24 +331,40 @@ def mix_linear(
     (converted to linear light) and weight and added; the sum is divided by its global maximum when
     that exceeds 1 (one factor for all three components keeps the colour ratios). A luminance
     channel then sets each pixel's Rec. 709 luminance, by its weight (0 to 1), keeping its colour.
-    Planar (one contiguous plane per component), so every step is one pass over contiguous memory.
+    Planar (one contiguous plane per component) and by row bands, ``threads`` at once.
     """
     if not displays:
         raise ValueError("at least one colour channel is required")
     planes = np.empty((3, *displays[0].shape), dtype=np.float32)
-    filled = [False, False, False]
-    for lin, style in zip(displays, styles, strict=True):
-        colour = srgb_decode(channel_color(style)) * np.float32(style.weight)
-        for k in np.flatnonzero(colour):
-            _add_scaled(planes[k], lin, colour[k], first=not filled[k])
-            filled[k] = True
-    for plane, was_filled in zip(planes, filled, strict=True):
-        if not was_filled:
-            plane[...] = 0.0
-    _normalise_peak(planes)
+    colours = [srgb_decode(channel_color(style)) * np.float32(style.weight) for style in styles]
+    bands = row_bands(planes.shape)
+
+    def mix(rows: slice) -> float:
+        filled = [False, False, False]
+        for lin, colour in zip(displays, colours, strict=True):
+            for k in np.flatnonzero(colour):
+                _add_scaled(planes[k, rows], lin[rows], colour[k], first=not filled[k])
+                filled[k] = True
+        for plane, was_filled in zip(planes, filled, strict=True):
+            if not was_filled:
+                plane[rows] = 0.0
+        return float(planes[:, rows].max()) if planes[:, rows].size else 0.0
+
+    _divide_by_peak(planes, max(map_in_threads(mix, bands, threads), default=0.0), bands, threads)
     if luminance is not None:
-        _blend_luminance(planes, luminance)
+        peaks = map_in_threads(lambda rows: _blend_luminance(planes[:, rows], luminance, rows), bands, threads)
+        _divide_by_peak(planes, max(peaks, default=0.0), bands, threads)
     return planes
+
+
+def _divide_by_peak(planes: np.ndarray, peak: float, bands: list[slice], threads: int) -> None:
+    """Divide by the global maximum when it exceeds 1 (one factor keeps the colour ratios)."""
+    if peak > 1.0:
+
+        def divide(rows: slice) -> None:
+            planes[:, rows] /= np.float32(peak)
+
+        map_in_threads(divide, bands, threads)
 
 
 def mix_channels(
@@ -351,7 +393,12 @@ def has_default_tones(style: ChannelStyle) -> bool:
 
 
 def auto_expose(
-    planes: np.ndarray, covered: np.ndarray, *, low: float = EXPOSURE_LOW, high: float = EXPOSURE_HIGH
+    planes: np.ndarray,
+    covered: np.ndarray,
+    *,
+    low: float = EXPOSURE_LOW,
+    high: float = EXPOSURE_HIGH,
+    threads: int = 1,
 ) -> np.ndarray:
     """Bring the median linear brightness of the covered pixels into ``[low, high]`` (in place, ``3 x H x W``).
 
@@ -371,13 +418,18 @@ def auto_expose(
     if not 0.0 < median < 1.0 or low <= median <= high:
         return planes
     target = high if median > high else low
-    g = math.log(target) / math.log(median)
-    y = np.maximum(planes[0], planes[1])
-    np.maximum(y, planes[2], out=y)
-    factor = np.ones_like(y)
-    np.power(y, np.float32(g - 1.0), out=factor, where=y > 1e-12)
-    planes *= factor
-    np.clip(planes, 0.0, 1.0, out=planes)  # rounding only
+    exponent = np.float32(math.log(target) / math.log(median) - 1.0)
+
+    def expose(rows: slice) -> None:
+        band = planes[:, rows]
+        y = np.maximum(band[0], band[1])
+        np.maximum(y, band[2], out=y)
+        factor = np.ones_like(y)
+        np.power(y, exponent, out=factor, where=y > 1e-12)
+        band *= factor
+        np.clip(band, 0.0, 1.0, out=band)  # rounding only
+
+    map_in_threads(expose, row_bands(planes.shape), threads)
     return planes
 
 

@@ -49,6 +49,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from app.processing.errors import BudgetExceeded, InvalidFits, InvalidInput, NoImageData, ProcessingError
 from app.processing.inflate import BoundedStream, limit_message, open_bounded
+from app.processing.parallel import map_in_threads
 
 logger = logging.getLogger("app.processing.fits_io")
 
@@ -728,6 +729,11 @@ class _Float32Plane:
         self.shape = (int(ny), int(nx))
 
     @property
+    def thread_safe(self) -> bool:
+        """Whether bands may be read at once from several threads (plain file reads, each with its own handle)."""
+        return isinstance(self.raw, _FileRows) and (self.dq is None or isinstance(self.dq, _FileRows))
+
+    @property
     def bytes_per_pixel(self) -> int:
         """Bytes one pixel of a band costs while read (raw, float32 result and the DQ test)."""
         raw = max(int(np.dtype(self.raw.dtype).itemsize), 4) * 2
@@ -741,14 +747,17 @@ class _Float32Plane:
         return out
 
 
-def _banded_scale(plane: _Float32Plane) -> np.ndarray:
+def _banded_scale(plane: _Float32Plane, threads: int = 1) -> np.ndarray:
     """Convert the whole plane to float32 band by band (no full-size raw copy beside the result)."""
     ny, nx = plane.shape
     out = np.empty((ny, nx), dtype=np.float32)
     band = max(1, BAND_BYTES // max(1, nx * plane.bytes_per_pixel))
-    for start in range(0, ny, band):
+
+    def one(start: int) -> None:
         stop = min(ny, start + band)
         out[start:stop] = plane[start:stop, :]
+
+    map_in_threads(one, range(0, ny, band), threads if plane.thread_safe else 1)
     return out
 
 
@@ -759,7 +768,7 @@ def downscale_factor(ny: int, nx: int, max_side: int | None) -> int:
     return math.ceil(max(ny, nx) / max_side)
 
 
-def _block_mean(plane: _Float32Plane, factor: int) -> np.ndarray:
+def _block_mean(plane: _Float32Plane, factor: int, threads: int = 1) -> np.ndarray:
     """Block-average a 2-D array in row bands, ignoring NaN; partial blocks at the edges are kept.
 
     The result is ``ceil(ny / factor) x ceil(nx / factor)`` (the shape a stride read gives): the last
@@ -771,18 +780,21 @@ def _block_mean(plane: _Float32Plane, factor: int) -> np.ndarray:
     row_bytes = nx * plane.bytes_per_pixel
     band_blocks = max(1, BAND_BYTES // (row_bytes * factor))
     out = np.empty((out_ny, out_nx), dtype=np.float32)
-    for start in range(0, out_ny, band_blocks):
+
+    def one(start: int) -> None:
         stop = min(out_ny, start + band_blocks)
         band = plane[start * factor : min(ny, stop * factor), :]
         band = _pad_to_blocks(band, (stop - start) * factor, out_nx * factor)
         finite = np.isfinite(band)
         if finite.all():
             out[start:stop] = _block_sum(band, factor) / np.float32(factor * factor)
-            continue
+            return
         np.copyto(band, np.float32(0.0), where=~finite)
         counts = _block_sum(finite.astype(np.float32), factor)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = _block_sum(band, factor) / counts  # 0/0 -> NaN for all-NaN blocks
+
+    map_in_threads(one, range(0, out_ny, band_blocks), threads if plane.thread_safe else 1)
     return out
 
 
@@ -836,13 +848,13 @@ def _plane_source(path: Path | str, hdul: fits.HDUList, info: ImageInfo, lead: t
     return _Float32Plane(raw, info.header, compressed=compressed, dq=dq, dq_info=info.dq)
 
 
-def _downscaled(plane: _Float32Plane, factor: int, method: DownscaleMethod) -> np.ndarray:
+def _downscaled(plane: _Float32Plane, factor: int, method: DownscaleMethod, threads: int = 1) -> np.ndarray:
     """Convert the plane to float32, downscaled by ``factor`` with ``method`` (as is when ``factor`` is 1)."""
     if factor == 1:
-        return _banded_scale(plane)
+        return _banded_scale(plane, threads)
     if method == "stride":
         return plane[::factor, ::factor]
-    return _block_mean(plane, factor)
+    return _block_mean(plane, factor, threads)
 
 
 def read_plane(
@@ -856,6 +868,7 @@ def read_plane(
     factor: int | None = None,
     info: ImageInfo | None = None,
     choice: HduChoice | None = None,
+    threads: int = 1,
 ) -> Plane:
     """Read one 2-D plane as float32, downscaled so its longer side is at most ``max_side``.
 
@@ -881,6 +894,9 @@ def read_plane(
         parsing the headers twice); ``hdu_index`` and ``choice`` are then ignored.
     choice
         The HDU to read by index or EXTNAME (:class:`HduChoice`); overrides ``hdu_index``.
+    threads
+        Row bands read and converted at once (plain, uncompressed files only; each band opens the
+        file itself).
     """
     if factor is not None and factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
@@ -899,7 +915,7 @@ def read_plane(
         lead = _leading_index(info, used_slice)
         try:
             plane = _plane_source(path, hdul, info, lead)
-            data = _downscaled(plane, factor, method)
+            data = _downscaled(plane, factor, method, threads)
         except Exception as error:
             raise _read_error(info, error) from error
     return Plane(data=data, info=info, slice_index=used_slice, factor=factor)

@@ -42,6 +42,8 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
+from app.processing.parallel import map_in_threads
+
 logger = logging.getLogger("app.processing.reprojection")
 
 #: Default lattice step of control points, in output pixels.
@@ -340,6 +342,10 @@ class PixelMap:
         """Fraction of the lattice cells computed exactly pixel by pixel (0 without cells)."""
         return float(self.exact_cells.mean()) if self.exact_cells.size else 0.0
 
+    def prepare(self) -> None:
+        """Compute the per-pixel lattice axes now (before several threads read them)."""
+        _ = self._x_axis, self._y_axis
+
     @cached_property
     def _x_axis(self) -> tuple[np.ndarray, np.ndarray]:
         return _interp_axis(self.xnodes, self.shape[1])
@@ -602,6 +608,8 @@ def reproject_fast(
     step: int = DEFAULT_CONTROL_STEP,
     tolerance: float = DEFAULT_TOLERANCE,
     band_pixels: int = BAND_PIXELS,
+    threads: int = 1,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reproject a 2-D image onto ``grid`` with bilinear interpolation; float32, NaN where not covered.
 
@@ -617,6 +625,10 @@ def reproject_fast(
         Control lattice step (output pixels) and accepted mapping error (input pixels).
     band_pixels
         Output pixels resampled at once (bounds temporary memory).
+    threads
+        Bands resampled at once (each on its own thread, with its own temporaries).
+    out
+        float32 array of ``grid.shape`` to write into (filled with NaN first); a new one otherwise.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be 2-D, got shape {data.shape}")
@@ -634,18 +646,24 @@ def reproject_fast(
         src = np.where(finite, src, np.float32(0.0))
     del finite
     ny, nx = grid.shape
-    out = np.full(grid.shape, np.nan, dtype=np.float32)
+    if out is None:
+        out = np.empty(grid.shape, dtype=np.float32)
+    out.fill(np.nan)
     # Skip lattice rows/columns whose cells all map outside the input.
     ny_in, nx_in = src.shape
     rows = max(1, band_pixels // max(nx, 1))
-    for y0 in range(0, ny, rows):
+
+    def band(y0: int) -> None:
         y1 = min(ny, y0 + rows)
         x_range = _inside_columns(pmap, y0, y1, nx_in, ny_in)
         if x_range is None:
-            continue
+            return
         x0, x1 = x_range
         xs, ys = pmap.coordinates(y0, y1, x0, x1)
         out[y0:y1, x0:x1] = _resample_band(src, valid, xs, ys)
+
+    pmap.prepare()  # lattice axes computed once, before the bands share them
+    map_in_threads(band, range(0, ny, rows), threads)
     return out
 
 

@@ -1,4 +1,4 @@
-"""A composite runs channels in parallel only when the memory budget holds them, never at the cost of resolution."""
+"""A composite uses several threads only when the memory budget holds their bands, never at the cost of resolution."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.core import settings as settings_module
 from app.core.settings import Settings, available_cpus
-from app.worker.threads import map_in_threads
+from app.processing.parallel import map_in_threads
 
 _tag: ContextVar[str] = ContextVar("tag", default="none")
 
