@@ -339,7 +339,9 @@ def encode(job: CompositeJob, composite: CompositePlan, coloured: Coloured, cach
     """Encode the image with its AVM packet and say in headers what the job did."""
     grid, grid_plan = composite.grid, composite.grid_plan
     xmp = _avm_packet(grid, job, coloured.box)
-    content = encoding.encode_image(coloured.image, job.output_format, quality=job.quality, xmp=xmp)
+    content = encoding.encode_image(
+        coloured.image, job.output_format, quality=job.quality, xmp=xmp, threads=composite.grid_plan.threads
+    )
     media_type = encoding.MEDIA_TYPES[job.output_format]
     _, _, h, w = coloured.box
     headers = {

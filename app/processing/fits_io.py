@@ -785,10 +785,12 @@ def _block_mean(plane: _Float32Plane, factor: int, threads: int = 1) -> np.ndarr
         stop = min(out_ny, start + band_blocks)
         band = plane[start * factor : min(ny, stop * factor), :]
         band = _pad_to_blocks(band, (stop - start) * factor, out_nx * factor)
-        finite = np.isfinite(band)
-        if finite.all():
-            out[start:stop] = _block_sum(band, factor) / np.float32(factor * factor)
+        sums = _block_sum(band, factor)
+        if np.isfinite(sums).all():  # no NaN or inf in the band (checked on the smaller sums)
+            sums /= np.float32(factor * factor)
+            out[start:stop] = sums
             return
+        finite = np.isfinite(band)
         np.copyto(band, np.float32(0.0), where=~finite)
         counts = _block_sum(finite.astype(np.float32), factor)
         with np.errstate(invalid="ignore", divide="ignore"):

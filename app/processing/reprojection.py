@@ -516,12 +516,18 @@ def _resample_band(
     border value, samples beyond are NaN. ``xs`` and ``ys`` are modified (clipped) in place.
     """
     ny_in, nx_in = data.shape
-    outside = ~((xs >= -0.5) & (xs <= nx_in - 0.5) & (ys >= -0.5) & (ys <= ny_in - 0.5))
-    if outside.any():
+    if xs.size == 0:
+        return np.empty(xs.shape, dtype=np.float32)
+    x_low, x_high, y_low, y_high = float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
+    outside: np.ndarray | None = None  # NaN bounds (a NaN coordinate) fail every test below
+    if not (x_low >= -0.5 and x_high <= nx_in - 0.5 and y_low >= -0.5 and y_high <= ny_in - 0.5):
+        outside = ~((xs >= -0.5) & (xs <= nx_in - 0.5) & (ys >= -0.5) & (ys <= ny_in - 0.5))
         xs[outside] = 0.0  # NaN or far-away coordinates: any valid position, reset to NaN below
         ys[outside] = 0.0
-    np.clip(xs, 0.0, nx_in - 1.0, out=xs)
-    np.clip(ys, 0.0, ny_in - 1.0, out=ys)
+    if outside is not None or not (x_low >= 0.0 and x_high <= nx_in - 1.0):
+        np.clip(xs, 0.0, nx_in - 1.0, out=xs)
+    if outside is not None or not (y_low >= 0.0 and y_high <= ny_in - 1.0):
+        np.clip(ys, 0.0, ny_in - 1.0, out=ys)
     values: np.ndarray
     weight: np.ndarray | None
     if nx_in < 2 or ny_in < 2:
@@ -542,7 +548,8 @@ def _resample_band(
         ok = weight >= np.float32(MIN_VALID_WEIGHT)
         np.divide(values, weight, out=values, where=ok)
         values[~ok] = np.nan
-    values[outside] = np.nan
+    if outside is not None:
+        values[outside] = np.nan
     return values
 
 

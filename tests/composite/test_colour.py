@@ -140,3 +140,26 @@ def test_neutralize_sky_equalises_the_stretched_sky_levels() -> None:
     rgb = mix_channels([dark, bright], [ChannelStyle(rgb=(0.0, 1.0, 1.0)), ChannelStyle(hue=0.0)])
     sky = np.median(rgb[20:80, 50:90].reshape(-1, 3), axis=0)
     assert float(sky.max() - sky.min()) < 0.02  # grey: red equals cyan's green and blue
+
+
+def test_colour_steps_on_threads_equal_one_thread() -> None:
+    from app.processing.compositing import auto_expose, mix_linear, srgb8
+
+    rng = np.random.default_rng(9)
+    shape = (700, 600)  # two row bands and a bit
+    data = [rng.gamma(2.0, 10.0, shape).astype(np.float32) for _ in range(3)]
+    data[0][:50] = np.nan
+    styles = [ChannelStyle(hue=0.0), ChannelStyle(rgb=(0.2, 0.9, 0.4), weight=0.7), ChannelStyle(luminance=True)]
+
+    def run(threads: int) -> np.ndarray:
+        shown = [channel_display(d, s, threads=threads)[0] for d, s in zip(data, styles, strict=True)]
+        neutralize_sky(shown[:2], [np.isfinite(d) for d in data[:2]], threads=threads)
+        planes = mix_linear(shown[:2], styles[:2], luminance=(shown[2], styles[2]), threads=threads)
+        auto_expose(planes, np.isfinite(data[0]), threads=threads)
+        return srgb8(planes, threads=threads)
+
+    one = run(1)
+    np.testing.assert_array_equal(one, run(2))
+    np.testing.assert_array_equal(one, run(3))
+    assert one.shape == (3, *shape)
+    assert one.max() == 255

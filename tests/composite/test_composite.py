@@ -277,3 +277,20 @@ def test_default_parameters_are_well_exposed(tmp_path: Path) -> None:
     luminance = 0.2126 * img[..., 0] + 0.7152 * img[..., 1] + 0.0722 * img[..., 2]
     assert 25 <= np.median(luminance) <= 110
     assert (img == 255).all(axis=-1).mean() < 0.005
+
+
+def test_threads_do_not_change_a_single_pixel(data_root: Path, tmp_path: Path) -> None:
+    body = request_body(
+        [channel(["ch/a.fits", "ch/b.fits"], hue=0), channel(["ch/b.fits"], hue=120), channel(["ch/c.fits"], hue=240)],
+        width=300,
+        height=200,
+    )
+    request = NChannelCompositeRequest.model_validate(body)
+    outputs = []
+    for threads in (1, 2, 3):
+        settings = make_settings(data_root, tmp_path, ENGINE_JOB_THREADS=threads, COMPOSITE_CACHE_MAX_ENTRIES=0)
+        outputs.append(run_job(data_root, render_composite, build_job(request, settings)).content)
+    assert outputs[0] == outputs[1] == outputs[2]
+    image = np.asarray(Image.open(io.BytesIO(outputs[0])))
+    assert image.shape == (200, 300, 3)
+    assert image.max() > 100  # a real picture, not a black frame

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -40,6 +41,29 @@ def test_png_spanning_several_bands_is_lossless_and_well_formed() -> None:
     assert data.endswith(b"IEND\xaeB`\x82")
     image = _decode(data)
     assert np.array_equal(np.asarray(image), pixels)
+
+
+def _idat(data: bytes) -> bytes:
+    """The concatenated IDAT bodies of a PNG."""
+    at, found = 8, b""
+    while at < len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IDAT":
+            found += data[at + 8 : at + 8 + length]
+        at += 12 + length
+    return found
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_png_deflated_in_parts_is_one_valid_zlib_stream(threads: int) -> None:
+    # zlib checks the Adler-32 of the joined parts; every part boundary falls between bands
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (PNG_BAND_ROWS * 3 + 5, 21, 3), dtype=np.uint8)
+    data = encode_png(pixels, threads=threads)
+    raw = zlib.decompress(_idat(data))
+    assert len(raw) == pixels.shape[0] * (pixels.shape[1] * 3 + 1)
+    assert np.array_equal(np.asarray(_decode(data)), pixels)
+    assert data == encode_png(pixels, threads=threads)  # deterministic
 
 
 def test_png_of_a_smooth_image_is_compressed() -> None:

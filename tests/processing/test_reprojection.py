@@ -171,3 +171,42 @@ def test_footprint_bbox_and_cutout() -> None:
     np.testing.assert_array_equal(np.isfinite(whole[y0:y1, x0:x1]), np.isfinite(part))
     assert np.isfinite(whole).sum() == np.isfinite(part).sum()
     assert footprint_bbox(make_wcs((10, 10), ra=10.0, dec=10.0), (10, 10), grid) is None
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_bands_on_threads_give_the_same_pixels(threads: int) -> None:
+    data, _ = gaussian_stars((300, 260), n_stars=80, seed=5)
+    data[40:60, 100:130] = np.nan  # invalid pixels go through the weighted path
+    wcs_in = make_wcs((300, 260), rotation_deg=17.0)
+    grid = optimal_celestial_grid([(wcs_in, (300, 260)), (make_wcs((200, 200)), (200, 200))])
+    one = reproject_fast(data, wcs_in, grid, band_pixels=4096)
+    many = reproject_fast(data, wcs_in, grid, band_pixels=4096, threads=threads)
+    np.testing.assert_array_equal(one, many)
+    out = np.zeros(grid.shape, dtype=np.float32)
+    assert reproject_fast(data, wcs_in, grid, out=out, threads=threads) is out  # written in place, NaN outside
+    np.testing.assert_array_equal(out, one)
+
+
+def test_threaded_block_averaged_read_equals_one_thread(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.processing import fits_io
+    from app.processing.fits_io import read_plane
+    from tests.support.fits_factory import write_image
+
+    rng = np.random.default_rng(8)
+    data = rng.normal(5.0, 1.0, (403, 301)).astype(np.float32)
+    data[10:30, 10:12] = np.nan
+    data[200, 7] = np.inf  # excluded from its block's mean, like NaN
+    path = write_image(tmp_path / "t.fits", data, wcs=make_wcs((403, 301)))
+    small_bands = fits_io.BAND_BYTES
+    try:
+        fits_io.BAND_BYTES = 301 * 8 * 3 * 4  # a few blocks per band: many bands, an odd last one
+        one = read_plane(path, factor=3).data
+        two = read_plane(path, factor=3, threads=2).data
+        full = read_plane(path, threads=2).data
+    finally:
+        fits_io.BAND_BYTES = small_bands
+    np.testing.assert_array_equal(one, two)
+    assert one.shape == (135, 101)
+    assert np.isfinite(one).all()  # no block is all NaN
+    np.testing.assert_allclose(one[67, 2], np.nanmean(np.where(np.isinf(data), np.nan, data)[201:204, 6:9]), rtol=1e-6)
+    np.testing.assert_array_equal(full, data)
