@@ -85,6 +85,8 @@ class MosaicJob:
     temp_dir: str | None = None
     match_background: bool = False
     hdus: tuple[HduChoice, ...] = ()
+    threads: int = 1
+    """Threads for row bands of reads and reprojection (``ENGINE_JOB_THREADS``)."""
     """The image HDU of each key (empty, or one per key; the default HDU where nothing was chosen)."""
 
 
@@ -192,7 +194,7 @@ def uses_weights(sources: list[ImageSource]) -> bool:
     return bool(sources) and all(s.weights is not None for s in sources)
 
 
-def _read_onto(source: ImageSource, grid: Grid, info: ImageInfo) -> tuple[np.ndarray, WCS] | None:
+def _read_onto(source: ImageSource, grid: Grid, info: ImageInfo, threads: int = 1) -> tuple[np.ndarray, WCS] | None:
     """Read the part of ``source`` (the HDU of ``info``) that ``grid`` samples, with its WCS; None if disjoint.
 
     At the grid's own resolution only the window the grid needs is read, so a block of a huge
@@ -200,7 +202,7 @@ def _read_onto(source: ImageSource, grid: Grid, info: ImageInfo) -> tuple[np.nda
     """
     factor = read_factor(source, grid)
     if factor > 1:
-        plane = read_plane(source.path, info=info, max_side=max_side_for(source, factor))
+        plane = read_plane(source.path, info=info, max_side=max_side_for(source, factor), threads=threads)
         return plane.data, downscale_wcs(source.wcs, plane.factor)
     window = input_window(source.wcs, source.shape, grid)
     if window is None:
@@ -210,7 +212,7 @@ def _read_onto(source: ImageSource, grid: Grid, info: ImageInfo) -> tuple[np.nda
     return data, window_wcs(source.wcs, y0, x0)
 
 
-def _read_weights(source: ImageSource, grid: Grid) -> tuple[np.ndarray, WCS] | None:
+def _read_weights(source: ImageSource, grid: Grid, threads: int = 1) -> tuple[np.ndarray, WCS] | None:
     """Read the weights of ``source`` as ``_read_onto`` reads its image: WHT, 1/ERR**2 or 1/sum(VAR_*)."""
     if source.weights is None:
         raise ValueError(f"{source.name} has no weight extension")
@@ -218,7 +220,7 @@ def _read_weights(source: ImageSource, grid: Grid) -> tuple[np.ndarray, WCS] | N
     values: np.ndarray | None = None
     wcs: WCS | None = None
     for index in indices:
-        read = _read_onto(source, grid, image_info(source.path, hdu_index=index))
+        read = _read_onto(source, grid, image_info(source.path, hdu_index=index), threads)
         if read is None:
             return None
         part, wcs = read
@@ -233,14 +235,14 @@ def _read_weights(source: ImageSource, grid: Grid) -> tuple[np.ndarray, WCS] | N
     return values, wcs
 
 
-def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox) -> np.ndarray:
+def _reprojected_weights(source: ImageSource, grid: Grid, bbox: coadd.Bbox, threads: int = 1) -> np.ndarray:
     """Return the inverse-variance weights of ``source`` reprojected onto ``bbox`` of ``grid``."""
-    read = _read_weights(source, grid)
+    read = _read_weights(source, grid, threads)
     y0, y1, x0, x1 = bbox
     if read is None:
         return np.full((y1 - y0, x1 - x0), np.nan, dtype=np.float32)
     weights, wcs = read
-    return reproject_fast(weights, wcs, grid.cutout(y0, y1, x0, x1))
+    return reproject_fast(weights, wcs, grid.cutout(y0, y1, x0, x1), threads=threads)
 
 
 def reprojected_tiles(
@@ -249,13 +251,15 @@ def reprojected_tiles(
     *,
     with_weights: bool = False,
     offsets: np.ndarray | None = None,
+    threads: int = 1,
 ) -> Iterator[coadd.Tile]:
     """Yield each source reprojected onto the part of ``grid`` it covers, one at a time.
 
-    ``offsets`` (one per source) are subtracted from the tiles (background matching).
+    ``offsets`` (one per source) are subtracted from the tiles (background matching). Reads and
+    reprojection work on row bands, ``threads`` at once.
     """
     for index, source in enumerate(sources):
-        read = _read_onto(source, grid, source.info)
+        read = _read_onto(source, grid, source.info, threads)
         if read is None:
             continue
         data, wcs = read
@@ -264,21 +268,21 @@ def reprojected_tiles(
         if bbox is None:
             continue
         y0, y1, x0, x1 = bbox
-        tile = reproject_fast(data, wcs, grid.cutout(y0, y1, x0, x1))
+        tile = reproject_fast(data, wcs, grid.cutout(y0, y1, x0, x1), threads=threads)
         del data, read
         if offsets is not None and offsets[index] != 0:
             tile -= np.float32(offsets[index])
-        weights = _reprojected_weights(source, grid, bbox) if with_weights else None
+        weights = _reprojected_weights(source, grid, bbox, threads) if with_weights else None
         yield bbox, tile, weights
 
 
-def background_offsets(sources: list[ImageSource], grid: Grid) -> np.ndarray:
+def background_offsets(sources: list[ImageSource], grid: Grid, threads: int = 1) -> np.ndarray:
     """Return the additive offsets that make overlapping sources agree, measured on a coarse copy of ``grid``."""
     coarse = grid.rescaled(max(1.0, max(grid.shape) / BACKGROUND_GRID_SIDE))
     planes: list[np.ndarray] = []
     for source in sources:
         plane = np.full(coarse.shape, np.nan, dtype=np.float32)
-        for (y0, y1, x0, x1), tile, _ in reprojected_tiles([source], coarse):
+        for (y0, y1, x0, x1), tile, _ in reprojected_tiles([source], coarse, threads=threads):
             plane[y0:y1, x0:x1] = tile
         planes.append(plane)
     return coadd.background_offsets(planes)
@@ -291,10 +295,11 @@ def combine(
     *,
     temp_dir: str | None = None,
     offsets: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Co-add the sources on ``grid`` with ``method``; float32 with NaN where nothing covers."""
     weighted = method == "mean" and uses_weights(sources)
-    tiles = reprojected_tiles(sources, grid, with_weights=weighted, offsets=offsets)
+    tiles = reprojected_tiles(sources, grid, with_weights=weighted, offsets=offsets, threads=threads)
     return coadd.combine(tiles, grid.shape, method, n_inputs=len(sources), weighted=weighted, temp_dir=temp_dir)
 
 
@@ -398,7 +403,7 @@ def plan_mosaic(job: MosaicJob) -> tuple[list[ImageSource], MosaicPlan]:
     """Read the headers, size the grid (413 above the limit), measure background offsets and cut blocks."""
     sources = job_sources(job)
     grid, factor = plan_grid(sources, job)
-    offsets = background_offsets(sources, grid) if job.match_background else None
+    offsets = background_offsets(sources, grid, job.threads) if job.match_background else None
     side = block_side(job.memory_budget_bytes, grid.nx)
     boxes = grid.blocks(side) if grid.n_pixels > side * side else [(0, grid.ny, 0, grid.nx)]
     footprints = [footprint_bbox(s.wcs, s.shape, grid) for s in sources]
@@ -424,7 +429,7 @@ def compute_block(sources: list[ImageSource], plan: MosaicPlan, index: int, job:
     if not chosen:
         return np.full(grid.shape, np.nan, dtype=np.float32)
     offsets = np.array([plan.offsets[i] for i in block.inputs]) if plan.offsets is not None else None
-    tiles = reprojected_tiles(chosen, grid, with_weights=plan.weighted, offsets=offsets)
+    tiles = reprojected_tiles(chosen, grid, with_weights=plan.weighted, offsets=offsets, threads=job.threads)
     return coadd.combine(
         tiles, grid.shape, job.combine_method, n_inputs=len(chosen), weighted=plan.weighted, temp_dir=job.temp_dir
     )

@@ -96,6 +96,7 @@ def build_job(request: MosaicRequest, settings: Settings, *, output_key: str | N
         output_key=output_key if request.output_format == "fits" else None,
         scratch_prefix=prefix,
         match_background=request.match_background,
+        threads=settings.engine_job_threads,
     )
 
 

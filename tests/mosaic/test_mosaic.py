@@ -87,6 +87,7 @@ def test_combine_methods_match_numpy_on_the_stack(data_root: Path, method: str) 
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     ok = np.isfinite(want)
     np.testing.assert_allclose(got[ok], want[ok], rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(combine(sources, grid, method, threads=2), got)  # threads change nothing
 
 
 def test_fits_provenance_round_trip(client: TestClient) -> None:
