@@ -216,11 +216,8 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
     """
     if len(sources) == 1:
         channel = np.empty(grid.shape, dtype=np.float32)
-        only = _reproject_file(sources[0], factors[0], grid, threads)
-        channel.fill(np.nan)
-        if only is not None:
-            (y0, y1, x0, x1), reprojected_only = only
-            channel[y0:y1, x0:x1] = reprojected_only
+        if _reproject_file(sources[0], factors[0], grid, threads, into=channel) is None:
+            channel.fill(np.nan)
         return channel
     total: np.ndarray | None = None
     weight: np.ndarray | None = None
@@ -241,16 +238,25 @@ def reproject_channel(sources: list[ImageSource], factors: tuple[int, ...], grid
 
 
 def _reproject_file(
-    source: ImageSource, factor: int, grid: Grid, threads: int
+    source: ImageSource, factor: int, grid: Grid, threads: int, *, into: np.ndarray | None = None
 ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-    """Return the box of ``grid`` the file covers and the file reprojected onto it (None when it misses the grid)."""
+    """Return the box of ``grid`` the file covers and the file reprojected onto it (None when it misses the grid).
+
+    With ``into`` (an array of ``grid.shape``), the file is reprojected straight into its box and
+    the rest of ``into`` is set to NaN.
+    """
     plane = read_plane(source.path, info=source.info, max_side=max_side_for(source, factor), threads=threads)
     wcs = downscale_wcs(source.wcs, plane.factor)
     bbox = footprint_bbox(wcs, plane.data.shape, grid)
     if bbox is None:
         return None
     y0, y1, x0, x1 = bbox
-    return bbox, reproject_fast(plane.data, wcs, grid.cutout(y0, y1, x0, x1), threads=threads)
+    target = None
+    if into is not None:
+        if (y1 - y0, x1 - x0) != grid.shape:
+            into.fill(np.nan)
+        target = into[y0:y1, x0:x1]
+    return bbox, reproject_fast(plane.data, wcs, grid.cutout(y0, y1, x0, x1), threads=threads, out=target)
 
 
 def reproject_or_cache(job: CompositeJob, composite: CompositePlan) -> tuple[list[np.ndarray], list[str]]:
@@ -284,7 +290,8 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
     displays, styles, luminance, masks = [], [], None, []
     auto_notes = []
     threads = job.threads
-    for index, (channel, data) in enumerate(zip(job.channels, channels, strict=True)):
+    finite = [np.isfinite(data) for data in channels]
+    for index, (channel, data, mask) in enumerate(zip(job.channels, channels, finite, strict=True)):
         display, auto = compositing.channel_display(data, channel.style, threads=threads)
         if auto is not None:
             auto_notes.append(f"{index}:{auto.describe()}")  # by index: labels may not be ASCII
@@ -293,7 +300,7 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
         else:
             displays.append(display)
             styles.append(channel.style)
-            masks.append(np.isfinite(data))
+            masks.append(mask)
     if job.background_neutralization:
         compositing.neutralize_sky(displays, masks, threads=threads)
     del masks
@@ -302,9 +309,8 @@ def colour(job: CompositeJob, channels: list[np.ndarray]) -> Coloured:
     exposed = all(compositing.has_default_tones(channel.style) for channel in job.channels)
     covered: np.ndarray | None = None
     if exposed:
-        covered = np.zeros(channels[0].shape, dtype=bool)
-        for data in channels:
-            covered |= np.isfinite(data)
+        covered = np.logical_or.reduce(finite) if len(finite) > 1 else finite[0]
+    del finite
     planes = compositing.mix_linear(displays, styles, luminance=luminance, threads=threads)
     del displays, luminance
     if covered is not None:

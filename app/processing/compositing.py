@@ -56,6 +56,9 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 #: :func:`auto_expose` (about 40/255 to 90/255 after the sRGB transfer).
 EXPOSURE_LOW = 0.02
 EXPOSURE_HIGH = 0.10
+#: Covered pixels (an even grid) a channel's sky level is estimated from in :func:`neutralize_sky`:
+#: the median of 250 000 values is within a few thousandths of the noise of the exact one.
+SKY_SAMPLES = 250_000
 
 
 #: Stretch of a channel when none is given: asinh with a soft knee.
@@ -196,7 +199,8 @@ def neutralize_sky(
 ) -> list[np.ndarray]:
     """Bring the sky of every channel's display values to one level (in place); returns the displays.
 
-    Each channel's sky is the sigma-clipped median of its covered display values (a grid sample).
+    Each channel's sky is the sigma-clipped median of its covered display values (a grid sample of
+    about :data:`SKY_SAMPLES`).
     The common level is the darkest channel's sky, so no sky is lifted; a channel whose sky is
     brighter is remapped by ``target + (x - sky) * (1 - target) / (1 - sky)`` (sky to the common
     level, white stays white, anything darker than its sky clipped at black). Equal skies in
@@ -204,7 +208,7 @@ def neutralize_sky(
     """
 
     def sky_of(pair: tuple[np.ndarray, np.ndarray]) -> float:
-        sample = covered_sample(*pair)
+        sample = covered_sample(*pair, max_samples=SKY_SAMPLES)
         sky, _ = sky_stats(sample) if sample.size else (0.0, 0.0)
         return min(max(sky, 0.0), 1.0)
 

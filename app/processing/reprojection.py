@@ -635,14 +635,19 @@ def reproject_fast(
     threads
         Bands resampled at once (each on its own thread, with its own temporaries).
     out
-        float32 array of ``grid.shape`` to write into (filled with NaN first); a new one otherwise.
+        float32 array of ``grid.shape`` to write into (every pixel is written: NaN where not
+        covered); a new one otherwise.
     """
     if data.ndim != 2:
         raise ValueError(f"data must be 2-D, got shape {data.shape}")
     pmap = pixel_map(wcs_in, grid.wcs, grid.shape, step=step, tolerance=tolerance)
     if pmap.failing_fraction > MAX_FAILING_FRACTION and pmap.exact_cells.size > 4:
         logger.info("reproject_fallback", extra={"failing_fraction": pmap.failing_fraction})
-        return _reproject_interp(data, wcs_in, grid)
+        exact = _reproject_interp(data, wcs_in, grid)
+        if out is None:
+            return exact
+        out[...] = exact
+        return out
     src = np.asarray(data, dtype=np.float32)
     if not src.flags.c_contiguous or src.dtype.byteorder not in ("=", "|"):
         src = np.ascontiguousarray(src, dtype=np.float32)
@@ -655,7 +660,6 @@ def reproject_fast(
     ny, nx = grid.shape
     if out is None:
         out = np.empty(grid.shape, dtype=np.float32)
-    out.fill(np.nan)
     # Skip lattice rows/columns whose cells all map outside the input.
     ny_in, nx_in = src.shape
     rows = max(1, band_pixels // max(nx, 1))
@@ -664,8 +668,11 @@ def reproject_fast(
         y1 = min(ny, y0 + rows)
         x_range = _inside_columns(pmap, y0, y1, nx_in, ny_in)
         if x_range is None:
+            out[y0:y1] = np.nan
             return
         x0, x1 = x_range
+        out[y0:y1, :x0] = np.nan
+        out[y0:y1, x1:] = np.nan
         xs, ys = pmap.coordinates(y0, y1, x0, x1)
         out[y0:y1, x0:x1] = _resample_band(src, valid, xs, ys)
 
