@@ -179,7 +179,9 @@ def channel_display(
         part = x[rows]
         part[...] = data[rows]
         settings.apply(part, limits=limits, out=part)
-        part[...] = apply_curve(part, style.curve)
+        curved = apply_curve(part, style.curve)
+        if curved is not part:  # the linear curve works in place
+            part[...] = curved
 
     if name == "histeq" or x.ndim != 2:
         band(slice(None))
