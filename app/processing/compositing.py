@@ -11,15 +11,22 @@ Pure numeric core for the N-channel composite (``POST /composite/generate-nchann
 * :func:`neutralize_sky` (background neutralisation) brings the stretched sky of every colour
   channel to one level, so the sky of the composite has no colour cast: subtracting each channel's
   sky before the limits cannot do it, since the limits are relative to the data;
-* :func:`mix_channels` maps hue or RGB colours in linear light, blends an optional LRGB luminance
-  channel, normalises by one global maximum (keeps colour ratios) and applies the sRGB transfer;
+* :func:`mix_linear` maps hue or RGB colours in linear light, blends an optional LRGB luminance
+  channel and normalises by one global maximum (keeps colour ratios), into ``3 x H x W`` planes;
 * :func:`auto_expose` keeps the median brightness of the covered pixels inside a display band (a
   power law on each pixel's brightest component that keeps its colour and fixes black and white),
   so low-dynamic-range data such as a cutout inside a galaxy is not washed out and a sparse field
   is not black;
+* :func:`srgb8` applies the sRGB transfer straight to 8 bits through a table (:func:`srgb_encode`
+  gives float values; :func:`mix_channels` is mixing, exposure and transfer in one call);
 * :func:`apply_overall` applies the composite-wide stretch and levels;
-* :func:`letterbox` flips for display (FITS origin is lower-left), resizes keeping the sky's aspect
-  ratio and centres the result on a black canvas of exactly the requested size.
+* :func:`letterbox_planes` flips for display (FITS origin is lower-left), resizes keeping the sky's
+  aspect ratio and centres the result on a black canvas of exactly the requested size.
+
+Everything works on float32 planes, one contiguous array per colour component, and the per-pixel
+steps run on row bands, ``threads`` at once (:mod:`app.processing.parallel`); statistics (limits,
+sky levels, the exposure median) come from grid samples of the whole image, so the result does
+not depend on the number of threads.
 """
 
 from __future__ import annotations
