@@ -186,9 +186,8 @@ def channel_display(
         part = x[rows]
         part[...] = data[rows]
         settings.apply(part, limits=limits, out=part)
-        curved = apply_curve(part, style.curve)
-        if curved is not part:  # the linear curve works in place
-            part[...] = curved
+        if style.curve != "linear":  # the stretch leaves values in [0, 1]: the linear curve changes nothing
+            part[...] = apply_curve(part, style.curve)
 
     if name == "histeq" or x.ndim != 2:
         band(slice(None))
@@ -435,10 +434,14 @@ def auto_expose(
 
     def expose(rows: slice) -> None:
         band = planes[:, rows]
-        y = np.maximum(band[0], band[1])
-        np.maximum(y, band[2], out=y)
-        factor = np.ones_like(y)
-        np.power(y, exponent, out=factor, where=y > 1e-12)
+        factor = np.maximum(band[0], band[1])
+        np.maximum(factor, band[2], out=factor)
+        # V ** (g - 1) as exp(log(V) * (g - 1)) (numpy's float32 power is slower); V is kept above
+        # 1e-12 so black pixels get a finite factor (at most 1e12, since g - 1 > -1) times 0
+        np.maximum(factor, np.float32(1e-12), out=factor)
+        np.log(factor, out=factor)
+        factor *= exponent
+        np.exp(factor, out=factor)
         band *= factor
         np.clip(band, 0.0, 1.0, out=band)  # rounding only
 
