@@ -36,28 +36,29 @@ DEFAULT_JPEG_QUALITY = 90
 XMP_PNG_KEY = "XML:com.adobe.xmp"
 
 
-def _to_image(pixels: np.ndarray) -> Image.Image:
-    """Wrap an ``H x W`` (gray), ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA) uint8 array."""
-    array = np.asarray(pixels)
-    if array.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got {array.dtype}")
-    if array.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(array), mode="L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(np.ascontiguousarray(array), mode="RGB" if array.shape[2] == 3 else "RGBA")
-    raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
-
-
-def _png_rows(pixels: np.ndarray) -> np.ndarray:
-    """Return the image as ``H x (W * channels)`` uint8 rows, after the same checks as :func:`_to_image`."""
+def _checked(pixels: np.ndarray) -> np.ndarray:
+    """Return ``pixels`` as a C-contiguous ``H x W``, ``H x W x 3`` or ``H x W x 4`` uint8 array, or raise."""
     array = np.asarray(pixels)
     if array.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {array.dtype}")
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def _to_image(pixels: np.ndarray) -> Image.Image:
+    """Wrap an ``H x W`` (gray), ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA) uint8 array."""
+    array = _checked(pixels)
+    mode = "L" if array.ndim == 2 else ("RGB" if array.shape[2] == 3 else "RGBA")
+    return Image.fromarray(array, mode=mode)
+
+
+def _png_rows(pixels: np.ndarray) -> np.ndarray:
+    """Return the image as ``H x (W * channels)`` uint8 rows (not empty)."""
+    array = _checked(pixels)
     if array.size == 0:
         raise ValueError(f"image must not be empty, got shape {array.shape}")
-    return np.ascontiguousarray(array).reshape(array.shape[0], -1)
+    return array.reshape(array.shape[0], -1)
 
 
 def _chunk(kind: bytes, *body: bytes) -> list[bytes]:
