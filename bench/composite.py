@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,15 +108,31 @@ def run_ours(paths: list[str], out: int, png: str, threads: str, repeat: str) ->
     return {"seconds": seconds, "grid": results[-1].headers["X-Composite-Grid-Shape"], "threads": job.threads}  # type: ignore[dict-item]
 
 
-def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[str, float]:
-    from astropy.io import fits
-    from astropy.wcs import WCS
+def render_like_a_user(channels: list[np.ndarray], out: int) -> tuple[np.ndarray, Any]:
+    """The baselines' colour and output step: our stretch and mix, then flip, Pillow LANCZOS, letterbox.
+
+    Returns the 8-bit pixels on the baseline's grid and the ``out x out`` Pillow canvas.
+    """
     from PIL import Image
-    from reproject import reproject_interp
-    from reproject.mosaicking import find_optimal_celestial_wcs
 
     from app.processing import compositing
     from app.processing.geometry import fit_size
+
+    displays = [compositing.channel_display(c, s)[0] for c, s in zip(channels, _styles(), strict=True)]
+    rgb = compositing.mix_channels(displays, _styles())
+    pixels = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="RGB")
+    h, w = fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
+    canvas = Image.new("RGB", (out, out))
+    canvas.paste(image.resize((w, h), Image.Resampling.LANCZOS), ((out - w) // 2, (out - h) // 2))
+    return pixels, canvas
+
+
+def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[str, float]:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from reproject import reproject_interp
+    from reproject.mosaicking import find_optimal_celestial_wcs
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -126,13 +143,7 @@ def run_baseline(paths: list[str], out: int, png: str, grid_file: str) -> dict[s
                 inputs.append((hdul["SCI"].data.astype(np.float32), WCS(hdul["SCI"].header)))
         wcs, shape = find_optimal_celestial_wcs(inputs, negative_lon_cdelt=True)
         channels = [reproject_interp(item, wcs, shape_out=shape)[0] for item in inputs]
-    displays = [compositing.channel_display(c, s)[0] for c, s in zip(channels, _styles(), strict=True)]
-    rgb = compositing.mix_channels(displays, _styles())
-    pixels = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
-    image = Image.fromarray(pixels, mode="RGB")
-    h, w = fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
-    canvas = Image.new("RGB", (out, out))
-    canvas.paste(image.resize((w, h), Image.Resampling.LANCZOS), ((out - w) // 2, (out - h) // 2))
+    pixels, canvas = render_like_a_user(channels, out)
     canvas.save(png, format="PNG")
     seconds = time.perf_counter() - start
     np.save(grid_file, pixels)
@@ -146,13 +157,10 @@ def run_tuned(paths: list[str], out: int, png: str, repeat: str, threads: str = 
 
     from astropy.io import fits
     from astropy.wcs import WCS
-    from PIL import Image
     from reproject import reproject_interp
     from reproject.mosaicking import find_optimal_celestial_wcs
 
-    from app.processing import compositing
     from app.processing.encoding import encode_png
-    from app.processing.geometry import fit_size
 
     def once() -> str:
         with warnings.catch_warnings():
@@ -172,13 +180,7 @@ def run_tuned(paths: list[str], out: int, png: str, repeat: str, threads: str = 
                         lambda item: reproject_interp(item, wcs, shape_out=shape, roundtrip_coords=False)[0], inputs
                     )
                 )
-        displays = [compositing.channel_display(c, s)[0] for c, s in zip(channels, _styles(), strict=True)]
-        rgb = compositing.mix_channels(displays, _styles())
-        pixels = np.rint(np.clip(rgb[::-1], 0, 1) * 255).astype(np.uint8)
-        image = Image.fromarray(pixels, mode="RGB")
-        h, w = fit_size(pixels.shape[:2], out, out)  # type: ignore[arg-type]
-        canvas = Image.new("RGB", (out, out))
-        canvas.paste(image.resize((w, h), Image.Resampling.LANCZOS), ((out - w) // 2, (out - h) // 2))
+        _, canvas = render_like_a_user(channels, out)
         Path(png).write_bytes(encode_png(np.asarray(canvas)))  # our PNG writer, as ours uses
         return f"{shape[1]}x{shape[0]}"
 
