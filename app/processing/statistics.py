@@ -42,6 +42,17 @@ def basic_stats(data: np.ndarray, *, max_samples: int | None = None) -> dict[str
     }
 
 
+def _histogram_dict(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """Return the JSON form of a histogram: integer counts, float edges (n + 1) and centres, the bin count."""
+    centers = (edges[:-1] + edges[1:]) / 2.0
+    return {
+        "counts": [int(c) for c in counts],
+        "bin_centers": [float(c) for c in centers],
+        "bin_edges": [float(e) for e in edges],
+        "n_bins": len(counts),
+    }
+
+
 def histogram(
     data: np.ndarray,
     *,
@@ -63,13 +74,7 @@ def histogram(
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
-    centers = (edges[:-1] + edges[1:]) / 2.0
-    return {
-        "counts": [int(c) for c in counts],
-        "bin_centers": [float(c) for c in centers],
-        "bin_edges": [float(e) for e in edges],
-        "n_bins": int(bins),
-    }
+    return _histogram_dict(counts, edges)
 
 
 def percentiles(data: np.ndarray, ps: Sequence[float], *, max_samples: int | None = None) -> dict[float, float | None]:
@@ -105,12 +110,4 @@ def histogram_of_finite(values: np.ndarray, *, bins: int, value_range: tuple[flo
     scaled = (inside - inside.dtype.type(lo)) * inside.dtype.type(bins / (hi - lo))
     index = scaled.astype(np.intp)
     np.clip(index, 0, bins - 1, out=index)
-    counts = np.bincount(index, minlength=bins)
-    edges = np.linspace(lo, hi, bins + 1)
-    centers = (edges[:-1] + edges[1:]) / 2.0
-    return {
-        "counts": [int(c) for c in counts],
-        "bin_centers": [float(c) for c in centers],
-        "bin_edges": [float(e) for e in edges],
-        "n_bins": int(bins),
-    }
+    return _histogram_dict(np.bincount(index, minlength=bins), np.linspace(lo, hi, bins + 1))
